@@ -1,0 +1,203 @@
+//! The `reevec` command line: runc-compatible verbs, one file each. Flags may come before or after
+//! the container id, as runc accepts them; global flags are the ones containerd passes.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub mod create;
+pub mod delete;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod ps;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+
+use crate::container::CgroupMode;
+
+/// reevec: reeve's OCI runtime. Builds a sandbox from namespaces, cgroup v2, pivot_root,
+/// capabilities, no_new_privs, rlimits and seccomp, and runs one process in it.
+#[derive(Debug, Parser)]
+#[command(name = "reevec", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Directory holding the state of every container.
+    #[arg(
+        long,
+        global = true,
+        default_value = "/run/reevec",
+        env = "REEVEC_ROOT"
+    )]
+    pub root: PathBuf,
+    /// Write log lines to FILE instead of stderr (containerd reads the last error from it).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Format of log lines: text or json.
+    #[arg(long, global = true, default_value = "text", value_name = "text|json")]
+    pub log_format: String,
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use the systemd cgroup driver (not supported: reevec drives cgroup v2 directly).
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// How to handle cgroups: `fs` (cgroup v2, the default) or `disabled` (run WITHOUT any
+    /// resource limits; says so loudly when the spec asks for limits).
+    #[arg(long, global = true, default_value = "fs", value_name = "fs|disabled")]
+    pub cgroup_manager: String,
+    /// The cgroup2 mount to use instead of the one found in /proc/self/mountinfo.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle; it waits for `start`.
+    Create(create::Args),
+    /// Start a created container: its process execs.
+    Start(start::Args),
+    /// Print the OCI state of a container as JSON.
+    State(state::Args),
+    /// Send a signal (default SIGTERM) to a container's init, or with --all to all its processes.
+    Kill(kill::Args),
+    /// Delete a stopped container (with --force, kill it first).
+    Delete(delete::Args),
+    /// Create, start and wait for a container; exit with its process's status.
+    Run(run::Args),
+    /// Write a default config.json (with reeve's default seccomp profile) into a bundle.
+    Spec(spec::Args),
+    /// List containers.
+    List(list::Args),
+    /// List the processes of a container.
+    Ps(ps::Args),
+    /// Print what this runtime supports (OCI features JSON).
+    Features(features::Args),
+}
+
+/// Errors of the CLI layer.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Create(#[from] crate::container::CreateError),
+    #[error(transparent)]
+    Start(#[from] crate::container::StartError),
+    #[error(transparent)]
+    Signal(#[from] crate::container::SignalError),
+    #[error(transparent)]
+    Run(#[from] crate::container::RunError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    #[error(transparent)]
+    Seal(#[from] crate::exe_seal::SealError),
+    #[error(transparent)]
+    Log(#[from] crate::logging::LogError),
+    #[error("seccomp: {0}")]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("write to stdout: {0}")]
+    Stdout(std::io::Error),
+    #[error(
+        "--systemd-cgroup is not supported: reevec drives cgroup v2 directly (use Delegate=yes)"
+    )]
+    Systemd,
+    #[error("unknown --cgroup-manager {0:?}: use fs or disabled")]
+    CgroupManager(String),
+    #[error("unknown --format {0:?}: use table or json")]
+    Format(String),
+}
+
+impl Cli {
+    pub fn state_root(&self) -> crate::state::Root {
+        crate::state::Root::new(&self.root)
+    }
+
+    pub fn cgroup_mode(&self) -> Result<CgroupMode, CliError> {
+        if self.systemd_cgroup {
+            return Err(CliError::Systemd);
+        }
+        match (self.cgroup_manager.as_str(), &self.cgroup_root) {
+            ("disabled", _) => Ok(CgroupMode::Disabled),
+            ("fs", Some(root)) => Ok(CgroupMode::Root(root.clone())),
+            ("fs", None) => Ok(CgroupMode::Enabled),
+            (other, _) => Err(CliError::CgroupManager(other.to_string())),
+        }
+    }
+}
+
+/// Output format of list-like verbs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+impl std::str::FromStr for Format {
+    type Err = CliError;
+    fn from_str(s: &str) -> Result<Self, CliError> {
+        match s {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            other => Err(CliError::Format(other.to_string())),
+        }
+    }
+}
+
+/// Print a line to stdout, turning a closed pipe into an error rather than a panic.
+pub fn out(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    writeln!(o, "{text}").map_err(CliError::Stdout)
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let format = match cli.log_format.parse::<crate::logging::Format>() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("reevec: {e}");
+            return 1;
+        }
+    };
+    if let Err(e) = crate::logging::init(cli.log.as_deref(), format, cli.debug) {
+        eprintln!("reevec: {e}");
+        return 1;
+    }
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            if cli.log.is_some() {
+                // The log file has it for containerd; people still want it on stderr.
+                eprintln!("reevec: {e}");
+            }
+            1
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<i32, CliError> {
+    match &cli.command {
+        Command::Create(a) => create::run(cli, a),
+        Command::Start(a) => start::run(cli, a),
+        Command::State(a) => state::run(cli, a),
+        Command::Kill(a) => kill::run(cli, a),
+        Command::Delete(a) => delete::run(cli, a),
+        Command::Run(a) => run::run(cli, a),
+        Command::Spec(a) => spec::run(cli, a),
+        Command::List(a) => list::run(cli, a),
+        Command::Ps(a) => ps::run(cli, a),
+        Command::Features(a) => features::run(cli, a),
+    }
+}

@@ -1,0 +1,454 @@
+//! The sandbox's init, between clone and exec. This code runs in the cloned child (fork
+//! semantics, single-threaded) inside the new namespaces. Every step that can fail reports a
+//! [`ChildFailure`] (step, path, errno) to the runtime over the sync channel and exits.
+//!
+//! Order: wait for id maps → join namespaces → new session → hostname → root filesystem (mounts,
+//! console, pivot_root, masks) → rlimits → resolve the executable → Ready → wait for `start` →
+//! umask, fds close-on-exec → [seccomp if no_new_privs is off] → bounding set, identity,
+//! capabilities → cwd (verified inside the root) → no_new_privs → seccomp → execve.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use super::plan::SandboxPlan;
+use crate::namespaces::{JoinFds, Kind};
+use crate::seccomp::Program;
+use crate::sync::{Channel, ChildFailure, Message};
+
+/// What the child inherits from `create` besides the plan.
+pub struct ChildCtx<'a> {
+    pub sync: &'a Channel,
+    pub joins: &'a JoinFds,
+    /// Listening SOCK_SEQPACKET socket that `start` connects to.
+    pub start_listener: RawFd,
+    pub console: Option<RawFd>,
+    pub seccomp: Option<&'a Program>,
+    /// The runtime's state lock: closed at once, or `start` would wait for it forever.
+    pub inherited_lock: RawFd,
+}
+
+fn failure(
+    step: &str,
+    path: impl Into<String>,
+    errno: i32,
+    message: impl Into<String>,
+) -> ChildFailure {
+    ChildFailure {
+        step: step.to_string(),
+        path: path.into(),
+        errno,
+        message: message.into(),
+    }
+}
+
+fn sys(step: &str, path: &str, errno: Errno) -> ChildFailure {
+    failure(step, path, errno as i32, format!("{step}({path}): {errno}"))
+}
+
+fn check(step: &str, path: &str, ret: libc::c_long) -> Result<libc::c_long, ChildFailure> {
+    if ret < 0 {
+        Err(sys(step, path, Errno::last()))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Run the child to exec. Never returns: on failure the reason goes to the runtime (and to the
+/// `start` caller once started) and the child exits 1 (127 when exec itself failed).
+pub fn child_main(plan: &SandboxPlan, ctx: ChildCtx<'_>) -> ! {
+    let started = match setup(plan, &ctx) {
+        Ok(conn) => conn,
+        Err(f) => {
+            let _ = ctx.sync.send(&Message::Failed(f));
+            // SAFETY: leave without running destructors or atexit handlers of the parent's image.
+            unsafe { libc::_exit(1) }
+        }
+    };
+    let (exe, conn) = started;
+    let f = match finish(plan, &ctx, &exe) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let _ = conn.send(&Message::Failed(f.clone()));
+    let _ = ctx.sync.send(&Message::Failed(f.clone()));
+    eprintln!("reevec init: {f}");
+    // SAFETY: as above.
+    unsafe { libc::_exit(if f.step == "exec" { 127 } else { 1 }) }
+}
+
+/// Everything up to `start`. Returns the resolved executable and the `start` connection.
+fn setup(plan: &SandboxPlan, ctx: &ChildCtx<'_>) -> Result<(CString, Channel), ChildFailure> {
+    // SAFETY: closing our copy of the lock fd; the parent keeps its own.
+    unsafe { libc::close(ctx.inherited_lock) };
+    // Die with the runtime while it is still setting us up.
+    // SAFETY: prctl with integer arguments.
+    check("prctl", "PR_SET_PDEATHSIG", unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) as libc::c_long
+    })?;
+    // Nobody in the container may ptrace or read /proc/<pid>/exe of init before exec.
+    // SAFETY: prctl with integer arguments.
+    check("prctl", "PR_SET_DUMPABLE", unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0) as libc::c_long
+    })?;
+    let ns = &plan.namespaces;
+    if ns.is_new(Kind::User) {
+        match ctx.sync.expect() {
+            Ok(Message::Mapped) => {}
+            Ok(other) => {
+                return Err(failure(
+                    "sync",
+                    "",
+                    0,
+                    format!("expected mapped, got {other:?}"),
+                ))
+            }
+            Err(e) => return Err(failure("sync", "", 0, e.to_string())),
+        }
+    }
+    // Joined user namespace first, then the others (pid and time were joined by the parent).
+    ctx.joins
+        .join_where(|k| k == Kind::User)
+        .map_err(|e| failure("setns", "user", 0, e.to_string()))?;
+    if ns.has(Kind::User) {
+        become_root()?;
+    }
+    ctx.joins
+        .join_where(|k| !matches!(k, Kind::User | Kind::Pid | Kind::Time | Kind::Mount))
+        .map_err(|e| match &e {
+            crate::namespaces::NamespaceError::Setns { kind, errno, .. } => {
+                failure("setns", *kind, *errno as i32, e.to_string())
+            }
+            _ => failure("setns", "", 0, e.to_string()),
+        })?;
+    // SAFETY: setsid has no arguments. A new session: no controlling terminal to inject into
+    // (TIOCSTI, CVE-2017-5226).
+    check("setsid", "", unsafe { libc::setsid() } as libc::c_long)?;
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h).map_err(|e| sys("sethostname", h, e))?;
+    }
+    if let Some(d) = &plan.domainname {
+        let c = CString::new(d.as_bytes())
+            .map_err(|_| failure("setdomainname", d, 0, "NUL in domainname"))?;
+        // SAFETY: valid pointer and length.
+        check(
+            "setdomainname",
+            d,
+            unsafe { libc::setdomainname(c.as_ptr(), d.len()) } as libc::c_long,
+        )?;
+    }
+    let mount_err =
+        |e: reeve_rootfs::MountError| failure(e.step(), e.path(), e.errno(), e.to_string());
+    let root = reeve_rootfs::prepare_root(&plan.mounts).map_err(mount_err)?;
+    reeve_rootfs::pivot(&root).map_err(mount_err)?;
+    drop(root);
+    if let Some(console) = ctx.console {
+        setup_terminal(console)?;
+    }
+    reeve_rootfs::finalize(&plan.mounts).map_err(mount_err)?;
+    crate::rlimits::apply(&plan.process.rlimits)
+        .map_err(|e| failure("setrlimit", "", 0, e.to_string()))?;
+    let exe = resolve_executable(plan)?;
+    // The runtime may exit now without taking us with it.
+    // SAFETY: prctl with integer arguments.
+    check("prctl", "PR_SET_PDEATHSIG", unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, 0) as libc::c_long
+    })?;
+    ctx.sync
+        .send(&Message::Ready)
+        .map_err(|e| failure("sync", "", 0, e.to_string()))?;
+    // Wait for `start`: accept one connection that says Start.
+    loop {
+        // SAFETY: accept4 on our listening socket; null address pointers are allowed.
+        let fd = unsafe {
+            libc::accept4(
+                ctx.start_listener,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            let e = Errno::last();
+            if e == Errno::EINTR {
+                continue;
+            }
+            return Err(sys("accept", "start socket", e));
+        }
+        // SAFETY: a new fd returned by accept4, owned by nobody else.
+        // Only root can reach the socket: it lives in the runtime's 0700 state directory.
+        let conn = Channel::from_fd(unsafe { OwnedFd::from_raw_fd(fd) }, "reevec start");
+        if let Ok(Message::Start) = conn.expect() {
+            return Ok((exe, conn));
+        }
+    }
+}
+
+fn become_root() -> Result<(), ChildFailure> {
+    // SAFETY: plain syscalls with integer arguments.
+    check("setresgid", "0", unsafe { libc::setresgid(0, 0, 0) }
+        as libc::c_long)?;
+    // SAFETY: as above.
+    check("setresuid", "0", unsafe { libc::setresuid(0, 0, 0) }
+        as libc::c_long)?;
+    Ok(())
+}
+
+/// Allocate the container's pty from its own devpts, bind it to /dev/console, hand the master to
+/// the console socket and make the slave our stdio and controlling terminal.
+fn setup_terminal(console: RawFd) -> Result<(), ChildFailure> {
+    let ptmx = nix::fcntl::open(
+        "/dev/pts/ptmx",
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| sys("open", "/dev/pts/ptmx", e))?;
+    // SAFETY: a new fd we own.
+    let master = unsafe { OwnedFd::from_raw_fd(ptmx) };
+    let fs = nix::sys::statfs::fstatfs(master.as_fd())
+        .map_err(|e| sys("fstatfs", "/dev/pts/ptmx", e))?;
+    if fs.filesystem_type().0 != libc::DEVPTS_SUPER_MAGIC {
+        return Err(failure(
+            "console",
+            "/dev/pts/ptmx",
+            libc::EXDEV,
+            "/dev/pts/ptmx is not on devpts",
+        ));
+    }
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK takes a pointer to an int.
+    check("ioctl", "TIOCSPTLCK", unsafe {
+        libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock)
+    } as libc::c_long)?;
+    // TIOCGPTPEER opens the slave through the master: no path lookup to race (CVE-2025-52565).
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
+    let slave = check("ioctl", "TIOCGPTPEER", unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY,
+        )
+    } as libc::c_long)? as RawFd;
+    // SAFETY: a new fd we own.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    reeve_rootfs::bind_console(slave.as_fd())
+        .map_err(|e| failure(e.step(), e.path(), e.errno(), e.to_string()))?;
+    send_fd(console, master.as_raw_fd(), b"/dev/ptmx")?;
+    for target in 0..=2 {
+        nix::unistd::dup2(slave.as_raw_fd(), target).map_err(|e| sys("dup2", "console", e))?;
+    }
+    // SAFETY: TIOCSCTTY on our stdin (now the slave) with arg 0.
+    check(
+        "ioctl",
+        "TIOCSCTTY",
+        unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } as libc::c_long,
+    )?;
+    // SAFETY: closing the console socket we were handed; nothing else uses it.
+    unsafe { libc::close(console) };
+    Ok(())
+}
+
+/// Send one fd over a Unix socket with SCM_RIGHTS (the console socket protocol runc uses).
+fn send_fd(sock: RawFd, fd: RawFd, name: &[u8]) -> Result<(), ChildFailure> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let iov = [std::io::IoSlice::new(name)];
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(|e| sys("sendmsg", "console socket", e))?;
+    Ok(())
+}
+
+/// Find the executable inside the new root, as execvp would, so that a missing binary is a
+/// `create` error rather than a silent exit after `start`.
+fn resolve_executable(plan: &SandboxPlan) -> Result<CString, ChildFailure> {
+    let arg0 = &plan.process.args[0];
+    let is_exec = |p: &Path| {
+        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+            && std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false)
+    };
+    let found: Option<PathBuf> = if arg0.contains('/') {
+        let p = if arg0.starts_with('/') {
+            PathBuf::from(arg0)
+        } else {
+            Path::new(&plan.process.cwd).join(arg0)
+        };
+        Some(p)
+    } else {
+        plan.search_path()
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(arg0))
+            .find(|p| is_exec(p))
+    };
+    match found {
+        Some(p) if is_exec(&p) => CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| failure("exec", arg0, libc::EINVAL, "NUL in executable path")),
+        Some(p) => {
+            let errno = match std::fs::metadata(&p) {
+                Err(e) => e.raw_os_error().unwrap_or(libc::ENOENT),
+                Ok(_) => libc::EACCES,
+            };
+            Err(failure(
+                "exec",
+                p.to_string_lossy(),
+                errno,
+                format!(
+                    "executable {} is missing or not executable: {}",
+                    p.display(),
+                    Errno::from_raw(errno)
+                ),
+            ))
+        }
+        None => Err(failure(
+            "exec",
+            arg0,
+            libc::ENOENT,
+            format!(
+                "executable {arg0:?} not found in $PATH ({})",
+                plan.search_path()
+            ),
+        )),
+    }
+}
+
+/// After `start`: privileges, cwd, no_new_privs, seccomp, exec.
+fn finish(
+    plan: &SandboxPlan,
+    ctx: &ChildCtx<'_>,
+    exe: &CString,
+) -> Result<std::convert::Infallible, ChildFailure> {
+    let p = &plan.process;
+    if let Some(mask) = p.umask {
+        // SAFETY: umask cannot fail.
+        unsafe { libc::umask(mask as libc::mode_t) };
+    }
+    // No inherited fd may survive exec (CVE-2024-21626): mark everything above stderr
+    // close-on-exec; the `start` connection and sync channel are closed by exec too.
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    check("close_range", "3..", unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    })?;
+    let seccomp_early = !p.no_new_privileges;
+    if seccomp_early {
+        // Without no_new_privs the filter needs CAP_SYS_ADMIN, which is about to go.
+        if let Some(prog) = ctx.seccomp {
+            prog.install()
+                .map_err(|e| failure("seccomp", "", 0, e.to_string()))?;
+        }
+    }
+    p.caps
+        .drop_bounding()
+        .map_err(|e| failure("capabilities", "bounding", 0, e.to_string()))?;
+    // SAFETY: prctl with integer arguments.
+    check(
+        "prctl",
+        "PR_SET_KEEPCAPS",
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) } as libc::c_long,
+    )?;
+    let groups: Vec<libc::gid_t> = p.additional_gids.clone();
+    let setgroups_allowed = !(plan.namespaces.is_new(Kind::User) && plan.deny_setgroups());
+    if setgroups_allowed {
+        // SAFETY: valid pointer and length.
+        check(
+            "setgroups",
+            "",
+            unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } as libc::c_long,
+        )?;
+    }
+    // SAFETY: plain syscalls with integer arguments.
+    check(
+        "setresgid",
+        &p.gid.to_string(),
+        unsafe { libc::setresgid(p.gid, p.gid, p.gid) } as libc::c_long,
+    )?;
+    // SAFETY: as above.
+    check(
+        "setresuid",
+        &p.uid.to_string(),
+        unsafe { libc::setresuid(p.uid, p.uid, p.uid) } as libc::c_long,
+    )?;
+    // SAFETY: prctl with integer arguments.
+    check(
+        "prctl",
+        "PR_SET_KEEPCAPS",
+        unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0) } as libc::c_long,
+    )?;
+    p.caps
+        .apply()
+        .map_err(|e| failure("capabilities", "", 0, e.to_string()))?;
+    enter_cwd(&p.cwd)?;
+    if p.no_new_privileges {
+        // SAFETY: prctl with integer arguments.
+        check("prctl", "PR_SET_NO_NEW_PRIVS", unsafe {
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        } as libc::c_long)?;
+        if let Some(prog) = ctx.seccomp {
+            prog.install()
+                .map_err(|e| failure("seccomp", "", 0, e.to_string()))?;
+        }
+    }
+    let to_c = |s: &String| CString::new(s.as_bytes());
+    let argv: Vec<CString> = p
+        .args
+        .iter()
+        .map(to_c)
+        .collect::<Result<_, _>>()
+        .map_err(|_| failure("exec", "", libc::EINVAL, "NUL byte in process.args"))?;
+    let envp: Vec<CString> = p
+        .env
+        .iter()
+        .map(to_c)
+        .collect::<Result<_, _>>()
+        .map_err(|_| failure("exec", "", libc::EINVAL, "NUL byte in process.env"))?;
+    let e = nix::unistd::execve(exe, &argv, &envp)
+        .err()
+        .unwrap_or(Errno::UnknownErrno);
+    Err(failure(
+        "exec",
+        exe.to_string_lossy(),
+        e as i32,
+        format!("execve {}: {e}", exe.to_string_lossy()),
+    ))
+}
+
+/// chdir into the process cwd without following magic links (a `/proc/self/fd/N` cwd would
+/// leave the root), then verify the kernel sees the cwd inside the root.
+fn enter_cwd(cwd: &str) -> Result<(), ChildFailure> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags, CWD};
+    let dir = openat2(
+        CWD,
+        cwd,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| sys("chdir", cwd, Errno::from_raw(e.raw_os_error())))?;
+    rustix::process::fchdir(&dir)
+        .map_err(|e| sys("chdir", cwd, Errno::from_raw(e.raw_os_error())))?;
+    let now = std::env::current_dir().map_err(|e| {
+        failure(
+            "chdir",
+            cwd,
+            e.raw_os_error().unwrap_or(0),
+            format!("getcwd after chdir {cwd}: {e}"),
+        )
+    })?;
+    if !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)") {
+        return Err(failure(
+            "chdir",
+            cwd,
+            libc::EPERM,
+            format!("cwd {cwd} is outside the container root"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! CVE-2019-5736: the runtime binary that runs inside the new namespaces must not be writable
+//! from the container. Before creating a sandbox, `reevec` re-executes itself from a sealed
+//! memfd copy (F_SEAL_SEAL|SHRINK|GROW|WRITE): `/proc/<init>/exe` then names an immutable
+//! anonymous file, never the host's binary.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Errors of sealing the runtime binary.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("open /proc/self/exe: {0}")]
+    Open(std::io::Error),
+    #[error("memfd_create(reevec): {0}")]
+    Memfd(nix::errno::Errno),
+    #[error("copy /proc/self/exe into memfd: {0}")]
+    Copy(nix::errno::Errno),
+    #[error("fcntl(F_ADD_SEALS) on memfd: {0}")]
+    Seal(nix::errno::Errno),
+    #[error("execveat(memfd, AT_EMPTY_PATH): {0}")]
+    Exec(nix::errno::Errno),
+    #[error("argument or environment holds a NUL byte")]
+    Nul,
+}
+
+const SEALS: i32 = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+
+/// Whether the running binary is already a sealed memfd.
+pub fn is_sealed() -> Result<bool, SealError> {
+    let f = std::fs::File::open("/proc/self/exe").map_err(SealError::Open)?;
+    // SAFETY: fcntl on an fd we own.
+    let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
+    Ok(seals >= 0 && seals & SEALS == SEALS)
+}
+
+/// Re-execute from a sealed memfd copy unless already running from one. Returns only when the
+/// binary is sealed (the re-executed process starts `main` again with the same arguments).
+pub fn ensure_sealed() -> Result<(), SealError> {
+    if is_sealed()? {
+        return Ok(());
+    }
+    let exe = std::fs::File::open("/proc/self/exe").map_err(SealError::Open)?;
+    let len = exe.metadata().map_err(SealError::Open)?.len() as usize;
+    // SAFETY: memfd_create with a valid NUL-terminated name.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"reevec".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if fd < 0 {
+        return Err(SealError::Memfd(nix::errno::Errno::last()));
+    }
+    // SAFETY: a fresh fd we own.
+    let memfd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut left = len;
+    while left > 0 {
+        // SAFETY: sendfile between two fds we own; a null offset uses the file position.
+        let n = unsafe {
+            libc::sendfile(
+                memfd.as_raw_fd(),
+                exe.as_raw_fd(),
+                std::ptr::null_mut(),
+                left,
+            )
+        };
+        if n < 0 {
+            let e = nix::errno::Errno::last();
+            if e == nix::errno::Errno::EINTR {
+                continue;
+            }
+            return Err(SealError::Copy(e));
+        }
+        if n == 0 {
+            break;
+        }
+        left -= n as usize;
+    }
+    // SAFETY: fcntl on an fd we own.
+    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } < 0 {
+        return Err(SealError::Seal(nix::errno::Errno::last()));
+    }
+    let to_c = |s: std::ffi::OsString| {
+        use std::os::unix::ffi::OsStringExt;
+        CString::new(s.into_vec()).map_err(|_| SealError::Nul)
+    };
+    let argv: Vec<CString> = std::env::args_os().map(to_c).collect::<Result<_, _>>()?;
+    let envp: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            to_c(kv)
+        })
+        .collect::<Result<_, _>>()?;
+    let mut argv_p: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|a| a.as_ptr()).collect();
+    envp_p.push(std::ptr::null());
+    // SAFETY: valid NUL-terminated argv/envp arrays whose strings outlive the call; on success
+    // execveat does not return.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            memfd.as_raw_fd(),
+            c"".as_ptr(),
+            argv_p.as_ptr(),
+            envp_p.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Err(SealError::Exec(nix::errno::Errno::last()))
+}
