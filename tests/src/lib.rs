@@ -22,7 +22,6 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -716,12 +715,9 @@ impl Bundle {
         symlink(target, &p).expect("symlink in rootfs");
     }
 
-    /// Copy the static syscall probe (built once per test binary) to `/bin/probe`.
+    /// Build the static syscall probe straight into the rootfs as `/bin/probe`.
     pub fn install_probe(&self) {
-        let probe = probe_binary();
-        let dst = self.rootfs().join("bin/probe");
-        fs::copy(probe, &dst).expect("copy probe into rootfs");
-        fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod probe");
+        build_probe(&self.rootfs().join("bin"));
     }
 }
 
@@ -745,28 +741,23 @@ pub fn make_busybox_rootfs(root: &Path) {
     fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("group");
 }
 
-/// Compile `tests/probe/syscalls.c` statically (once per test binary) and return its path.
-pub fn probe_binary() -> &'static Path {
-    static PROBE: OnceLock<PathBuf> = OnceLock::new();
-    PROBE.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("probe/syscalls.c");
-        let dir = std::env::temp_dir().join(format!("reeve-e2e-probe-{}", std::process::id()));
-        fs::create_dir_all(&dir).expect("probe dir");
-        let out = dir.join("probe");
-        let o = Command::new("gcc")
-            .args(["-static", "-O1", "-Wall", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .output()
-            .expect("run gcc (apt-get install gcc libc6-dev)");
-        assert!(
-            o.status.success(),
-            "gcc -static {}: {}",
-            src.display(),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    })
+/// Compile `tests/probe/syscalls.c` statically into `dir/probe` and return its path.
+pub fn build_probe(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("probe/syscalls.c");
+    let out = dir.join("probe");
+    let o = Command::new("gcc")
+        .args(["-static", "-O1", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .expect("run gcc (apt-get install gcc libc6-dev)");
+    assert!(
+        o.status.success(),
+        "gcc -static {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
 }
 
 /// `key=value` lines (a key may repeat), as printed by [`FACTS_SCRIPT`].

@@ -73,9 +73,12 @@ pub fn child_main(plan: &SandboxPlan, ctx: ChildCtx<'_>) -> ! {
         Ok(never) => match never {},
         Err(f) => f,
     };
-    let _ = conn.send(&Message::Failed(f.clone()));
+    let told_start = conn.send(&Message::Failed(f.clone())).is_ok();
     let _ = ctx.sync.send(&Message::Failed(f.clone()));
-    eprintln!("reevec init: {f}");
+    if !told_start {
+        // Nobody is listening any more: the container's stderr is the last place to say it.
+        eprintln!("reevec init: {f}");
+    }
     // SAFETY: as above.
     unsafe { libc::_exit(if f.step == "exec" { 127 } else { 1 }) }
 }

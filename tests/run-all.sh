@@ -1,0 +1,24 @@
+#!/bin/bash
+# Every test of the project: formatting and lints, the host tests (unit tests and the
+# end-to-end tests of reevec, as root), then the tests that need real cgroup v2 controllers,
+# inside a qemu TCG VM booting Debian's cloud kernel (tests/vm/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -q -- -D warnings
+echo "==> cargo build --workspace"
+cargo build --workspace -q
+echo "==> host tests (cargo test --workspace)"
+cargo test --workspace
+host=$(date +%s)
+echo "==> VM tests (tests/vm/run-all.sh)"
+if [ -x tests/vm/run-all.sh ]; then
+  bash tests/vm/run-all.sh
+else
+  bash tests/vm/cargo-vm-test.sh
+fi
+end=$(date +%s)
+echo "==> all tests passed: host $((host - start))s, VM $((end - host))s"
