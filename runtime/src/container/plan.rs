@@ -224,9 +224,7 @@ impl SandboxPlan {
                 .and_then(|l| l.resources().clone())
                 .filter(resources_set),
             resources_all: linux.and_then(|l| l.resources().clone()),
-            devices: linux
-                .and_then(|l| l.devices().clone())
-                .unwrap_or_default(),
+            devices: linux.and_then(|l| l.devices().clone()).unwrap_or_default(),
             cgroups_path: linux
                 .and_then(|l| l.cgroups_path().as_ref())
                 .map(|p| p.to_string_lossy().into_owned()),
