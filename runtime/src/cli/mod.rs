@@ -7,14 +7,19 @@ use clap::{Parser, Subcommand};
 
 pub mod create;
 pub mod delete;
+pub mod events;
+pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod pause;
 pub mod ps;
+pub mod resume;
 pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 
 use crate::container::CgroupMode;
 
@@ -66,6 +71,8 @@ pub enum Command {
     Kill(kill::Args),
     /// Delete a stopped container (with --force, kill it first).
     Delete(delete::Args),
+    /// Run another process inside a running container.
+    Exec(exec::Args),
     /// Create, start and wait for a container; exit with its process's status.
     Run(run::Args),
     /// Write a default config.json (with reeve's default seccomp profile) into a bundle.
@@ -76,6 +83,14 @@ pub enum Command {
     Ps(ps::Args),
     /// Print what this runtime supports (OCI features JSON).
     Features(features::Args),
+    /// Freeze every process of a container (cgroup.freeze); state shows paused.
+    Pause(pause::Args),
+    /// Thaw a paused container.
+    Resume(resume::Args),
+    /// Change a container's resource limits (flags, or LinuxResources JSON with --resources).
+    Update(update::Args),
+    /// Print a container's statistics (--stats) or stream stats and OOM events as JSON lines.
+    Events(events::Args),
 }
 
 /// Errors of the CLI layer.
@@ -90,6 +105,10 @@ pub enum CliError {
     #[error(transparent)]
     Run(#[from] crate::container::RunError),
     #[error(transparent)]
+    Exec(#[from] crate::container::ExecError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
     State(#[from] crate::state::StateError),
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
@@ -97,6 +116,12 @@ pub enum CliError {
     Seal(#[from] crate::exe_seal::SealError),
     #[error(transparent)]
     Log(#[from] crate::logging::LogError),
+    #[error(transparent)]
+    Resources(#[from] crate::container::ResourcesError),
+    #[error(transparent)]
+    UpdateArgs(#[from] update::UpdateArgsError),
+    #[error(transparent)]
+    Interval(#[from] events::IntervalError),
     #[error("seccomp: {0}")]
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{op} {path}: {source}")]
@@ -194,10 +219,15 @@ fn dispatch(cli: &Cli) -> Result<i32, CliError> {
         Command::State(a) => state::run(cli, a),
         Command::Kill(a) => kill::run(cli, a),
         Command::Delete(a) => delete::run(cli, a),
+        Command::Exec(a) => exec::run(cli, a),
         Command::Run(a) => run::run(cli, a),
         Command::Spec(a) => spec::run(cli, a),
         Command::List(a) => list::run(cli, a),
         Command::Ps(a) => ps::run(cli, a),
         Command::Features(a) => features::run(cli, a),
+        Command::Pause(a) => pause::run(cli, a),
+        Command::Resume(a) => resume::run(cli, a),
+        Command::Update(a) => update::run(cli, a),
+        Command::Events(a) => events::run(cli, a),
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
-use super::plan::SandboxPlan;
+use super::plan::{ProcessPlan, SandboxPlan};
 use crate::namespaces::{JoinFds, Kind};
 use crate::seccomp::Program;
 use crate::sync::{Channel, ChildFailure, Message};
@@ -69,7 +69,8 @@ pub fn child_main(plan: &SandboxPlan, ctx: ChildCtx<'_>) -> ! {
         }
     };
     let (exe, conn) = started;
-    let f = match finish(plan, &ctx, &exe) {
+    let setgroups = !(plan.namespaces.is_new(Kind::User) && plan.deny_setgroups());
+    let f = match finish(&plan.process, setgroups, ctx.seccomp, &exe) {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -149,12 +150,12 @@ fn setup(plan: &SandboxPlan, ctx: &ChildCtx<'_>) -> Result<(CString, Channel), C
     reeve_rootfs::pivot(&root).map_err(mount_err)?;
     drop(root);
     if let Some(console) = ctx.console {
-        setup_terminal(console)?;
+        setup_terminal(console, true)?;
     }
     reeve_rootfs::finalize(&plan.mounts).map_err(mount_err)?;
     crate::rlimits::apply(&plan.process.rlimits)
         .map_err(|e| failure("setrlimit", "", 0, e.to_string()))?;
-    let exe = resolve_executable(plan)?;
+    let exe = resolve_executable(&plan.process)?;
     // The runtime may exit now without taking us with it.
     // SAFETY: prctl with integer arguments.
     check("prctl", "PR_SET_PDEATHSIG", unsafe {
@@ -190,6 +191,70 @@ fn setup(plan: &SandboxPlan, ctx: &ChildCtx<'_>) -> Result<(CString, Channel), C
     }
 }
 
+/// What a process started by `exec` inherits from the runtime.
+pub struct ExecCtx<'a> {
+    pub sync: &'a Channel,
+    /// The container's namespaces, in join order (pid and time were entered by the parent).
+    pub joins: &'a JoinFds,
+    pub joins_user: bool,
+    pub console: Option<RawFd>,
+    pub seccomp: Option<&'a Program>,
+    /// Whether `setgroups` is allowed in the container's user namespace.
+    pub setgroups: bool,
+}
+
+/// The child of `exec`: join the running container's namespaces (the mount namespace last, which
+/// also moves root and cwd into the container's root), then the same final steps as an init.
+/// Never returns; failures go to the runtime over the sync channel, whose close-on-exec end tells
+/// it that exec succeeded.
+pub fn exec_main(process: &ProcessPlan, ctx: ExecCtx<'_>) -> ! {
+    let result = (|| -> Result<std::convert::Infallible, ChildFailure> {
+        // SAFETY: prctl with integer arguments.
+        check("prctl", "PR_SET_PDEATHSIG", unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) as libc::c_long
+        })?;
+        // SAFETY: prctl with integer arguments.
+        check("prctl", "PR_SET_DUMPABLE", unsafe {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0) as libc::c_long
+        })?;
+        let setns_err = |e: crate::namespaces::NamespaceError| match &e {
+            crate::namespaces::NamespaceError::Setns { kind, errno, .. } => {
+                failure("setns", *kind, *errno as i32, e.to_string())
+            }
+            _ => failure("setns", "", 0, e.to_string()),
+        };
+        ctx.joins
+            .join_where(|k| k == Kind::User)
+            .map_err(setns_err)?;
+        if ctx.joins_user {
+            become_root()?;
+        }
+        ctx.joins
+            .join_where(|k| !matches!(k, Kind::User | Kind::Pid | Kind::Time))
+            .map_err(setns_err)?;
+        // SAFETY: setsid has no arguments.
+        check("setsid", "", unsafe { libc::setsid() } as libc::c_long)?;
+        if let Some(console) = ctx.console {
+            setup_terminal(console, false)?;
+        }
+        crate::rlimits::apply(&process.rlimits)
+            .map_err(|e| failure("setrlimit", "", 0, e.to_string()))?;
+        let exe = resolve_executable(process)?;
+        // SAFETY: prctl with integer arguments.
+        check("prctl", "PR_SET_PDEATHSIG", unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, 0) as libc::c_long
+        })?;
+        finish(process, ctx.setgroups, ctx.seccomp, &exe)
+    })();
+    let f = match result {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let _ = ctx.sync.send(&Message::Failed(f.clone()));
+    // SAFETY: leave without running the parent image's destructors.
+    unsafe { libc::_exit(if f.step == "exec" { 127 } else { 1 }) }
+}
+
 fn become_root() -> Result<(), ChildFailure> {
     // SAFETY: plain syscalls with integer arguments.
     check("setresgid", "0", unsafe { libc::setresgid(0, 0, 0) }
@@ -202,7 +267,7 @@ fn become_root() -> Result<(), ChildFailure> {
 
 /// Allocate the container's pty from its own devpts, bind it to /dev/console, hand the master to
 /// the console socket and make the slave our stdio and controlling terminal.
-fn setup_terminal(console: RawFd) -> Result<(), ChildFailure> {
+fn setup_terminal(console: RawFd, bind: bool) -> Result<(), ChildFailure> {
     let ptmx = nix::fcntl::open(
         "/dev/pts/ptmx",
         nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -237,8 +302,10 @@ fn setup_terminal(console: RawFd) -> Result<(), ChildFailure> {
     } as libc::c_long)? as RawFd;
     // SAFETY: a new fd we own.
     let slave = unsafe { OwnedFd::from_raw_fd(slave) };
-    reeve_rootfs::bind_console(slave.as_fd())
-        .map_err(|e| failure(e.step(), e.path(), e.errno(), e.to_string()))?;
+    if bind {
+        reeve_rootfs::bind_console(slave.as_fd())
+            .map_err(|e| failure(e.step(), e.path(), e.errno(), e.to_string()))?;
+    }
     send_fd(console, master.as_raw_fd(), b"/dev/ptmx")?;
     for target in 0..=2 {
         nix::unistd::dup2(slave.as_raw_fd(), target).map_err(|e| sys("dup2", "console", e))?;
@@ -267,8 +334,8 @@ fn send_fd(sock: RawFd, fd: RawFd, name: &[u8]) -> Result<(), ChildFailure> {
 
 /// Find the executable inside the new root, as execvp would, so that a missing binary is a
 /// `create` error rather than a silent exit after `start`.
-fn resolve_executable(plan: &SandboxPlan) -> Result<CString, ChildFailure> {
-    let arg0 = &plan.process.args[0];
+fn resolve_executable(process: &ProcessPlan) -> Result<CString, ChildFailure> {
+    let arg0 = &process.args[0];
     let is_exec = |p: &Path| {
         nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
             && std::fs::metadata(p).map(|m| m.is_file()).unwrap_or(false)
@@ -277,11 +344,12 @@ fn resolve_executable(plan: &SandboxPlan) -> Result<CString, ChildFailure> {
         let p = if arg0.starts_with('/') {
             PathBuf::from(arg0)
         } else {
-            Path::new(&plan.process.cwd).join(arg0)
+            Path::new(&process.cwd).join(arg0)
         };
         Some(p)
     } else {
-        plan.search_path()
+        process
+            .search_path()
             .split(':')
             .filter(|d| !d.is_empty())
             .map(|d| Path::new(d).join(arg0))
@@ -312,19 +380,19 @@ fn resolve_executable(plan: &SandboxPlan) -> Result<CString, ChildFailure> {
             libc::ENOENT,
             format!(
                 "executable {arg0:?} not found in $PATH ({})",
-                plan.search_path()
+                process.search_path()
             ),
         )),
     }
 }
 
-/// After `start`: privileges, cwd, no_new_privs, seccomp, exec.
+/// After `start` (or at once for `exec`): privileges, cwd, no_new_privs, seccomp, exec.
 fn finish(
-    plan: &SandboxPlan,
-    ctx: &ChildCtx<'_>,
+    p: &ProcessPlan,
+    setgroups_allowed: bool,
+    seccomp: Option<&Program>,
     exe: &CString,
 ) -> Result<std::convert::Infallible, ChildFailure> {
-    let p = &plan.process;
     if let Some(mask) = p.umask {
         // SAFETY: umask cannot fail.
         unsafe { libc::umask(mask as libc::mode_t) };
@@ -343,7 +411,7 @@ fn finish(
     let seccomp_early = !p.no_new_privileges;
     if seccomp_early {
         // Without no_new_privs the filter needs CAP_SYS_ADMIN, which is about to go.
-        if let Some(prog) = ctx.seccomp {
+        if let Some(prog) = seccomp {
             prog.install()
                 .map_err(|e| failure("seccomp", "", 0, e.to_string()))?;
         }
@@ -358,7 +426,6 @@ fn finish(
         unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1) } as libc::c_long,
     )?;
     let groups: Vec<libc::gid_t> = p.additional_gids.clone();
-    let setgroups_allowed = !(plan.namespaces.is_new(Kind::User) && plan.deny_setgroups());
     if setgroups_allowed {
         // SAFETY: valid pointer and length.
         check(
@@ -394,7 +461,7 @@ fn finish(
         check("prctl", "PR_SET_NO_NEW_PRIVS", unsafe {
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         } as libc::c_long)?;
-        if let Some(prog) = ctx.seccomp {
+        if let Some(prog) = seccomp {
             prog.install()
                 .map_err(|e| failure("seccomp", "", 0, e.to_string()))?;
         }

@@ -3,14 +3,18 @@
 
 pub mod cgroup;
 pub mod create;
+pub mod exec;
 pub mod init;
 pub mod plan;
+pub mod resources;
 pub mod signal;
 pub mod start;
 
 use std::os::fd::{AsFd, AsRawFd};
 
 pub use create::{create, CreateError, CreateOptions, Created};
+pub use exec::{exec, ExecError, ExecOptions};
+pub use resources::{Event, EventKind, ResourcesError};
 pub use signal::{delete, kill, pids, SignalError};
 pub use start::{start, StartError};
 
@@ -63,7 +67,7 @@ pub fn run(root: &Root, opts: &CreateOptions, detach: bool) -> Result<i32, RunEr
 }
 
 /// Wait for the init while forwarding the signals a user sends to `reevec run`.
-fn wait_forwarding(child: &process::Child) -> Result<Exit, RunError> {
+pub(crate) fn wait_forwarding(child: &process::Child) -> Result<Exit, RunError> {
     use nix::sys::signal::{SigSet, SigmaskHow, Signal};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     let mut set = SigSet::empty();

@@ -130,14 +130,7 @@ impl SandboxPlan {
     /// Validate the spec and build the plan. `console` says whether a console socket was given.
     pub fn build(id: &str, bundle: &Path, spec: &Spec, console: bool) -> Result<Self, PlanError> {
         let process = spec.process().as_ref().ok_or(PlanError::NoProcess)?;
-        let args = process.args().clone().unwrap_or_default();
-        if args.is_empty() {
-            return Err(PlanError::NoArgs);
-        }
-        let cwd = process.cwd().to_string_lossy().into_owned();
-        if !cwd.starts_with('/') {
-            return Err(PlanError::RelativeCwd(cwd));
-        }
+        let process_plan = ProcessPlan::from_oci(process)?;
         if let Some(h) = spec.hooks() {
             let none = |v: &Option<Vec<_>>| v.as_ref().is_none_or(|v| v.is_empty());
             #[allow(deprecated)]
@@ -175,9 +168,7 @@ impl SandboxPlan {
             bundle.join(root.path())
         };
         let mounts = reeve_rootfs::MountPlan::from_spec(spec, bundle)?;
-        let user = process.user();
         let linux = spec.linux().as_ref();
-        let rl = rlimits::plan(process.rlimits().as_deref().unwrap_or(&[]))?;
         let time_offsets = linux
             .and_then(|l| l.time_offsets().as_ref())
             .map(|m| {
@@ -205,20 +196,7 @@ impl SandboxPlan {
             mounts,
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
-            process: ProcessPlan {
-                args,
-                env: process.env().clone().unwrap_or_default(),
-                cwd,
-                uid: user.uid(),
-                gid: user.gid(),
-                additional_gids: user.additional_gids().clone().unwrap_or_default(),
-                umask: user.umask(),
-                no_new_privileges: process.no_new_privileges().unwrap_or(false),
-                oom_score_adj: process.oom_score_adj(),
-                terminal: process.terminal().unwrap_or(false),
-                caps: CapPlan::from_spec(process.capabilities().as_ref()),
-                rlimits: rl,
-            },
+            process: process_plan,
             seccomp: linux.and_then(|l| l.seccomp().clone()),
             resources: linux
                 .and_then(|l| l.resources().clone())
@@ -241,11 +219,39 @@ impl SandboxPlan {
     pub fn uid_map(&self) -> &[IdMap] {
         &self.namespaces.uid_map
     }
+}
 
-    /// The PATH to look the executable up with: the spec's env, or the default.
+impl ProcessPlan {
+    /// From an OCI `process` object (the container's, or one given to `exec`).
+    pub fn from_oci(process: &oci_spec::runtime::Process) -> Result<Self, PlanError> {
+        let args = process.args().clone().unwrap_or_default();
+        if args.is_empty() {
+            return Err(PlanError::NoArgs);
+        }
+        let cwd = process.cwd().to_string_lossy().into_owned();
+        if !cwd.starts_with('/') {
+            return Err(PlanError::RelativeCwd(cwd));
+        }
+        let user = process.user();
+        Ok(ProcessPlan {
+            args,
+            env: process.env().clone().unwrap_or_default(),
+            cwd,
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask(),
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            oom_score_adj: process.oom_score_adj(),
+            terminal: process.terminal().unwrap_or(false),
+            caps: CapPlan::from_spec(process.capabilities().as_ref()),
+            rlimits: rlimits::plan(process.rlimits().as_deref().unwrap_or(&[]))?,
+        })
+    }
+
+    /// The PATH to look the executable up with: the process's env, or the default.
     pub fn search_path(&self) -> &str {
-        self.process
-            .env
+        self.env
             .iter()
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or(DEFAULT_PATH)
@@ -278,7 +284,7 @@ mod tests {
         assert_eq!(p.rootfs, PathBuf::from("/b/rootfs"));
         assert_eq!(p.process.args, vec!["sh"]);
         assert!(p.resources.is_none());
-        assert_eq!(p.search_path(), DEFAULT_PATH);
+        assert_eq!(p.process.search_path(), DEFAULT_PATH);
         assert!(p.deny_setgroups());
     }
 
