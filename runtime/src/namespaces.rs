@@ -254,6 +254,12 @@ impl JoinFds {
         Ok(())
     }
 
+    /// Enter the joined pid and time namespaces: they apply to the children of the caller, so the
+    /// runtime enters them before clone.
+    pub fn enter_for_children(&self) -> Result<(), NamespaceError> {
+        self.join_where(|k| matches!(k, Kind::Pid | Kind::Time))
+    }
+
     pub fn raw_fds(&self) -> Vec<i32> {
         self.fds.iter().map(|(_, _, fd)| fd.as_raw_fd()).collect()
     }

@@ -51,11 +51,6 @@ pub enum CreateError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("setns(pid) {path}: {errno}")]
-    JoinPid {
-        path: PathBuf,
-        errno: nix::errno::Errno,
-    },
     #[error("setgroups([]) before entering the user namespace: {0}")]
     ClearGroups(nix::errno::Errno),
     #[error("{0}")]
@@ -176,20 +171,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
     };
     let joins = plan.namespaces.open_joins()?;
     // pid and time namespaces apply to children: enter them here, before clone.
-    for (kind, path) in &plan.namespaces.join {
-        if matches!(kind, Kind::Pid | Kind::Time) {
-            let f = std::fs::File::open(path).map_err(|source| CreateError::Bundle {
-                path: path.clone(),
-                source,
-            })?;
-            nix::sched::setns(f.as_fd(), kind.clone_flag()).map_err(|errno| {
-                CreateError::JoinPid {
-                    path: path.clone(),
-                    errno,
-                }
-            })?;
-        }
-    }
+    joins.enter_for_children()?;
     if plan.namespaces.is_new(Kind::Time) {
         let offsets: Vec<(&str, i64, u32)> = plan
             .time_offsets

@@ -46,12 +46,6 @@ pub enum ExecError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("setns({kind}) {path}: {errno}")]
-    Setns {
-        kind: &'static str,
-        path: PathBuf,
-        errno: nix::errno::Errno,
-    },
     #[error("{0}")]
     Child(ChildFailure),
     #[error(transparent)]
@@ -125,20 +119,7 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32, ExecError> {
         None => None,
     };
     let joins = ns.open_joins()?;
-    for (kind, path) in &ns.join {
-        if matches!(kind, Kind::Pid | Kind::Time) {
-            let f = std::fs::File::open(path).map_err(|source| ExecError::Io {
-                op: "open",
-                path: path.clone(),
-                source,
-            })?;
-            nix::sched::setns(f.as_fd(), kind.clone_flag()).map_err(|errno| ExecError::Setns {
-                kind: kind.proc_name(),
-                path: path.clone(),
-                errno,
-            })?;
-        }
-    }
+    joins.enter_for_children()?;
     let console = match &opts.console_socket {
         Some(p) => Some(UnixStream::connect(p).map_err(|source| ExecError::Console {
             path: p.clone(),

@@ -88,16 +88,7 @@ pub fn child_main(plan: &SandboxPlan, ctx: ChildCtx<'_>) -> ! {
 fn setup(plan: &SandboxPlan, ctx: &ChildCtx<'_>) -> Result<(CString, Channel), ChildFailure> {
     // SAFETY: closing our copy of the lock fd; the parent keeps its own.
     unsafe { libc::close(ctx.inherited_lock) };
-    // Die with the runtime while it is still setting us up.
-    // SAFETY: prctl with integer arguments.
-    check("prctl", "PR_SET_PDEATHSIG", unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) as libc::c_long
-    })?;
-    // Nobody in the container may ptrace or read /proc/<pid>/exe of init before exec.
-    // SAFETY: prctl with integer arguments.
-    check("prctl", "PR_SET_DUMPABLE", unsafe {
-        libc::prctl(libc::PR_SET_DUMPABLE, 0) as libc::c_long
-    })?;
+    guard_child()?;
     let ns = &plan.namespaces;
     if ns.is_new(Kind::User) {
         match ctx.sync.expect() {
@@ -113,21 +104,7 @@ fn setup(plan: &SandboxPlan, ctx: &ChildCtx<'_>) -> Result<(CString, Channel), C
             Err(e) => return Err(failure("sync", "", 0, e.to_string())),
         }
     }
-    // Joined user namespace first, then the others (pid and time were joined by the parent).
-    ctx.joins
-        .join_where(|k| k == Kind::User)
-        .map_err(|e| failure("setns", "user", 0, e.to_string()))?;
-    if ns.has(Kind::User) {
-        become_root()?;
-    }
-    ctx.joins
-        .join_where(|k| !matches!(k, Kind::User | Kind::Pid | Kind::Time | Kind::Mount))
-        .map_err(|e| match &e {
-            crate::namespaces::NamespaceError::Setns { kind, errno, .. } => {
-                failure("setns", *kind, *errno as i32, e.to_string())
-            }
-            _ => failure("setns", "", 0, e.to_string()),
-        })?;
+    join_namespaces(ctx.joins, ns.has(Kind::User))?;
     // SAFETY: setsid has no arguments. A new session: no controlling terminal to inject into
     // (TIOCSTI, CVE-2017-5226).
     check("setsid", "", unsafe { libc::setsid() } as libc::c_long)?;
@@ -209,29 +186,8 @@ pub struct ExecCtx<'a> {
 /// it that exec succeeded.
 pub fn exec_main(process: &ProcessPlan, ctx: ExecCtx<'_>) -> ! {
     let result = (|| -> Result<std::convert::Infallible, ChildFailure> {
-        // SAFETY: prctl with integer arguments.
-        check("prctl", "PR_SET_PDEATHSIG", unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) as libc::c_long
-        })?;
-        // SAFETY: prctl with integer arguments.
-        check("prctl", "PR_SET_DUMPABLE", unsafe {
-            libc::prctl(libc::PR_SET_DUMPABLE, 0) as libc::c_long
-        })?;
-        let setns_err = |e: crate::namespaces::NamespaceError| match &e {
-            crate::namespaces::NamespaceError::Setns { kind, errno, .. } => {
-                failure("setns", *kind, *errno as i32, e.to_string())
-            }
-            _ => failure("setns", "", 0, e.to_string()),
-        };
-        ctx.joins
-            .join_where(|k| k == Kind::User)
-            .map_err(setns_err)?;
-        if ctx.joins_user {
-            become_root()?;
-        }
-        ctx.joins
-            .join_where(|k| !matches!(k, Kind::User | Kind::Pid | Kind::Time))
-            .map_err(setns_err)?;
+        guard_child()?;
+        join_namespaces(ctx.joins, ctx.joins_user)?;
         // SAFETY: setsid has no arguments.
         check("setsid", "", unsafe { libc::setsid() } as libc::c_long)?;
         if let Some(console) = ctx.console {
@@ -253,6 +209,39 @@ pub fn exec_main(process: &ProcessPlan, ctx: ExecCtx<'_>) -> ! {
     let _ = ctx.sync.send(&Message::Failed(f.clone()));
     // SAFETY: leave without running the parent image's destructors.
     unsafe { libc::_exit(if f.step == "exec" { 127 } else { 1 }) }
+}
+
+/// Die with the runtime while it is still setting us up, and let nobody in the container
+/// ptrace us or open /proc/<pid>/exe before exec.
+fn guard_child() -> Result<(), ChildFailure> {
+    // SAFETY: prctl with integer arguments.
+    check("prctl", "PR_SET_PDEATHSIG", unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) as libc::c_long
+    })?;
+    // SAFETY: prctl with integer arguments.
+    check("prctl", "PR_SET_DUMPABLE", unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0) as libc::c_long
+    })?;
+    Ok(())
+}
+
+/// Join the namespaces opened by the runtime: the user namespace first (then become its root,
+/// when there is one), then the others in join order, the mount namespace last. Pid and time
+/// namespaces apply to children and were entered by the runtime before clone.
+fn join_namespaces(joins: &JoinFds, in_userns: bool) -> Result<(), ChildFailure> {
+    let setns_err = |e: crate::namespaces::NamespaceError| match &e {
+        crate::namespaces::NamespaceError::Setns { kind, errno, .. } => {
+            failure("setns", *kind, *errno as i32, e.to_string())
+        }
+        _ => failure("setns", "", 0, e.to_string()),
+    };
+    joins.join_where(|k| k == Kind::User).map_err(setns_err)?;
+    if in_userns {
+        become_root()?;
+    }
+    joins
+        .join_where(|k| !matches!(k, Kind::User | Kind::Pid | Kind::Time))
+        .map_err(setns_err)
 }
 
 fn become_root() -> Result<(), ChildFailure> {
