@@ -202,11 +202,12 @@ pub fn main() -> i32 {
     match dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e}");
             if cli.log.is_some() {
-                // The log file has it for containerd; people still want it on stderr.
-                eprintln!("reevec: {e}");
+                // The log file's last error line is what containerd shows its user.
+                tracing::error!("{e}");
             }
+            // People read stderr: the plain message, once.
+            eprintln!("reevec: {e}");
             1
         }
     }
