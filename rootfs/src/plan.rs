@@ -124,6 +124,23 @@ pub struct MountPlan {
 }
 
 impl MountPlan {
+    /// For a sandbox that has no cgroup of its own: its cgroup namespace is rooted at the
+    /// caller's cgroup, so a cgroup2 mount would show the caller's tree (other sandboxes' and the
+    /// host's processes). Every cgroup2 mount becomes an empty read-only tmpfs instead.
+    pub fn hide_cgroupfs(&mut self) {
+        for op in &mut self.ops {
+            if let RootOp::Mount(m) = op {
+                if m.kind == MountKind::Cgroup2 {
+                    m.kind = MountKind::Tmpfs;
+                    m.source = Some(PathBuf::from("tmpfs"));
+                    m.data = "mode=0555,size=4k".to_string();
+                    m.flags.attrs.set |= crate::options::ATTR_RDONLY;
+                    m.flags.attrs.clear &= !crate::options::ATTR_RDONLY;
+                }
+            }
+        }
+    }
+
     /// The propagation `/` gets before the root is prepared.
     pub fn root_propagation(&self) -> Propagation {
         self.rootfs_propagation.unwrap_or(Propagation::RSLAVE)
@@ -871,6 +888,18 @@ mod tests {
         let m = p.mounts().next().unwrap();
         assert_eq!(m.kind, MountKind::Cgroup2);
         assert!(m.flags.attrs.readonly());
+        let mut hidden = p.clone();
+        hidden.hide_cgroupfs();
+        let hm = hidden
+            .ops
+            .iter()
+            .find_map(|op| match op {
+                RootOp::Mount(m) if m.destination == "/sys/fs/cgroup" => Some(m),
+                _ => None,
+            })
+            .expect("cgroup mount still planned");
+        assert_eq!(hm.kind, MountKind::Tmpfs);
+        assert!(hm.flags.attrs.readonly());
         let p = plan(&with_mounts(
             r#"[{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup","options":["rw"]}]"#,
         ))

@@ -46,7 +46,16 @@ fn default_sandbox_facts() {
         ("/dev/shm", "tmpfs"),
         ("/dev/mqueue", "mqueue"),
         ("/sys", "sysfs"),
-        ("/sys/fs/cgroup", "cgroup2"),
+        // A sandbox without a cgroup of its own (no cgroup v2 controllers on this host) gets an
+        // empty read-only tmpfs: a cgroup2 mount would show the host's whole tree.
+        (
+            "/sys/fs/cgroup",
+            if host_is_cgroup2() {
+                "cgroup2"
+            } else {
+                "tmpfs"
+            },
+        ),
     ] {
         let m = top(&mounts, point).unwrap_or_else(|| panic!("no mount on {point}: {mounts:#?}"));
         assert_eq!(m.fstype, fstype, "{m:?}");

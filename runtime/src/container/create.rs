@@ -114,7 +114,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
         source,
     })?;
     let spec = load_spec(&bundle)?;
-    let plan = SandboxPlan::build(&opts.id, &bundle, &spec, opts.console_socket.is_some())?;
+    let mut plan = SandboxPlan::build(&opts.id, &bundle, &spec, opts.console_socket.is_some())?;
     let seccomp = match &plan.seccomp {
         Some(profile) => Some(crate::seccomp::load_cached(
             profile,
@@ -123,6 +123,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
         None => None,
     };
     let cg_plan = cgroup::plan(&plan, opts.cgroups.clone())?;
+    if cg_plan.is_none() {
+        // Without a cgroup of its own the sandbox's cgroup namespace is rooted at ours: a
+        // cgroup2 mount would show every other process on the host.
+        plan.mounts.hide_cgroupfs();
+    }
 
     let (dir, lock) = root.create(&opts.id)?;
     let mut rb = Rollback {
