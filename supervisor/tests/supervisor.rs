@@ -77,6 +77,21 @@ fn mkdir(p: &Path) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// A failed assertion must not leave gateways behind (after a kill -9 of reeved nobody else
+/// would stop them): SIGKILL every sandbox init of this test (which ends its pid namespace).
+impl Drop for Env {
+    fn drop(&mut self) {
+        for pids in self.gateways().values() {
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
 impl Env {
     fn new(tenants: &[&str]) -> Env {
         let tmp = tempfile::Builder::new()
