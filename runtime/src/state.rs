@@ -256,7 +256,7 @@ impl Root {
             return;
         }
         if let Some(cg) = &state.cgroup {
-            if cgroup_frozen(cg) {
+            if crate::cgroups::Manager::at(cg).is_frozen().unwrap_or(false) {
                 state.status = Status::Paused;
                 return;
             }
@@ -361,13 +361,6 @@ impl Lock {
     pub fn raw_fd(&self) -> std::os::fd::RawFd {
         self.file.as_raw_fd()
     }
-}
-
-/// Whether a cgroup v2 directory reports `frozen 1` in `cgroup.events`.
-fn cgroup_frozen(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("cgroup.events"))
-        .map(|t| t.lines().any(|l| l.trim() == "frozen 1"))
-        .unwrap_or(false)
 }
 
 /// RFC 3339 UTC timestamp with nanoseconds, without a date crate.

@@ -25,8 +25,6 @@ pub enum PlanError {
     NoArgs,
     #[error("process.cwd {0:?} must be an absolute path")]
     RelativeCwd(String),
-    #[error("config.json has no `root`")]
-    NoRoot,
     #[error(
         "joining an existing mount namespace is not supported: reevec builds the root in a new one"
     )]
@@ -161,12 +159,6 @@ impl SandboxPlan {
         if process.terminal().unwrap_or(false) && !console {
             return Err(PlanError::TerminalWithoutConsole);
         }
-        let root = spec.root().as_ref().ok_or(PlanError::NoRoot)?;
-        let rootfs = if root.path().is_absolute() {
-            root.path().clone()
-        } else {
-            bundle.join(root.path())
-        };
         let mounts = reeve_rootfs::MountPlan::from_spec(spec, bundle)?;
         let linux = spec.linux().as_ref();
         let time_offsets = linux
@@ -189,7 +181,7 @@ impl SandboxPlan {
         Ok(SandboxPlan {
             id: id.to_string(),
             bundle: bundle.to_path_buf(),
-            rootfs,
+            rootfs: mounts.root.clone(),
             oci_version: spec.version().clone(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             namespaces,
