@@ -185,8 +185,26 @@ pub fn out(text: &str) -> Result<(), CliError> {
     writeln!(o, "{text}").map_err(CliError::Stdout)
 }
 
+/// The verbs that run code inside a new sandbox and so must run from a sealed copy.
+const SEALED_VERBS: [&str; 3] = ["create", "run", "exec"];
+
+/// Whether the command line may name a verb that needs the sealed binary. A cheap look at the
+/// raw arguments, before clap: a false positive (an id or a flag value spelled like a verb) only
+/// seals a process that did not need it; a verb missed here is still sealed by its handler.
+fn may_need_sealed_binary<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> bool {
+    args.into_iter()
+        .skip(1)
+        .any(|a| SEALED_VERBS.iter().any(|v| a.as_os_str() == *v))
+}
+
 /// Run the CLI; returns the process exit code.
 pub fn main() -> i32 {
+    // Re-execute from the sealed copy before parsing anything: the unsealed process's work
+    // (clap, logging) would be thrown away by the re-exec. Errors are not reported here: the
+    // verb's own `ensure_sealed` tries again once logging (maybe to --log) is set up.
+    if may_need_sealed_binary(std::env::args_os()) {
+        let _ = crate::exe_seal::ensure_sealed();
+    }
     let cli = Cli::parse();
     let format = match cli.log_format.parse::<crate::logging::Format>() {
         Ok(f) => f,
@@ -230,5 +248,38 @@ fn dispatch(cli: &Cli) -> Result<i32, CliError> {
         Command::Resume(a) => resume::run(cli, a),
         Command::Update(a) => update::run(cli, a),
         Command::Events(a) => events::run(cli, a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<std::ffi::OsString> {
+        v.iter().map(std::ffi::OsString::from).collect()
+    }
+
+    #[test]
+    fn sealed_verbs_are_spotted_before_parsing() {
+        for v in [
+            &["reevec", "run", "c1"][..],
+            &["reevec", "--root", "/r", "create", "--bundle", "b", "c1"],
+            &["reevec", "--log", "l", "exec", "c1", "sh"],
+        ] {
+            assert!(may_need_sealed_binary(args(v)), "{v:?}");
+        }
+        for v in [
+            &["reevec", "state", "c1"][..],
+            &["reevec", "start", "c1"],
+            &["reevec", "delete", "--force", "runner"],
+            &["run"],
+        ] {
+            assert!(!may_need_sealed_binary(args(v)), "{v:?}");
+        }
+        // Every verb the check names is one clap knows, and needs the seal in its handler.
+        let cmd = <Cli as clap::CommandFactory>::command();
+        for v in SEALED_VERBS {
+            assert!(cmd.find_subcommand(v).is_some(), "{v} is not a verb");
+        }
     }
 }
