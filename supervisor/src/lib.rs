@@ -7,6 +7,7 @@
 //! [`logs`] (gateway logs), [`netns`] (loopback and probes inside a sandbox), [`notify`] (systemd), [`supervisor`] (tenant tasks),
 //! [`control`] (control socket), [`daemon`] (the main loop), [`demo`], [`display`].
 
+pub mod audit;
 pub mod backend;
 pub mod backoff;
 pub mod bundle;

@@ -58,6 +58,16 @@ enum Cmd {
     },
     /// Parse the configuration and print what reeved would do.
     CheckConfig,
+    /// Run the isolation probe in a copy of a live tenant's sandbox and print the verdicts
+    /// (exit 1 if anything escaped, 2 if the audit could not run).
+    Audit {
+        name: String,
+        /// The probe binary (default: reeve-probe next to reeved).
+        #[arg(long)]
+        probe: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Helpers reeved execs for itself (single-threaded, so setns is safe).
     #[command(flatten)]
     Helper(Helper),
@@ -306,6 +316,10 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
             }
         }
         Cmd::Helper(h) => return Ok(helper(h)),
+        Cmd::Audit { name, probe, json } => {
+            let code = reeve_supervisor::audit::main(&cli.config, name, probe.clone(), *json);
+            return Ok(ExitCode::from(code));
+        }
         Cmd::Demo {
             runtime,
             refresh,

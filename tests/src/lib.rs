@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod probe;
+
 /// How long any runtime command may take before it is killed.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -75,9 +77,15 @@ pub fn reevec_bin() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
+    // Also next to the running test binary (<profile>/deps/X -> <profile>/reevec): that is
+    // where tests/vm/run.sh puts it in the test VM, where no CARGO_TARGET_DIR is set.
+    let beside_exe = std::env::current_exe()
+        .ok()
+        .and_then(|e| Some(e.parent()?.parent()?.join("reevec")));
     let mut found: Vec<(std::time::SystemTime, PathBuf)> = ["debug", "release"]
         .iter()
         .map(|p| target.join(p).join("reevec"))
+        .chain(beside_exe)
         .filter_map(|p| {
             let m = fs::metadata(&p).ok()?.modified().ok()?;
             Some((m, p))
@@ -108,6 +116,21 @@ pub fn host_is_cgroup2() -> bool {
 pub enum Kind {
     Reevec,
     Crun,
+    /// runc 1.1.5; only where it can make cgroups (the test VM): it has no cgroup-less mode.
+    Runc,
+}
+
+/// The path of runc, when installed.
+pub fn runc_bin() -> Option<PathBuf> {
+    [
+        "/usr/bin/runc",
+        "/usr/sbin/runc",
+        "/usr/local/bin/runc",
+        "/usr/local/sbin/runc",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
 }
 
 /// The path of crun, when installed.
@@ -300,6 +323,13 @@ impl Harness {
         Harness::with_kind(name, Kind::Reevec)
     }
 
+    /// A harness for runc (None when runc is not installed). Use it only on a pure cgroup v2
+    /// host (the test VM): runc creates cgroups.
+    pub fn runc(name: &str) -> Option<Harness> {
+        runc_bin()?;
+        Some(Harness::with_kind(name, Kind::Runc))
+    }
+
     /// A harness for crun (None when crun is not installed).
     pub fn crun(name: &str) -> Option<Harness> {
         crun_bin()?;
@@ -325,6 +355,10 @@ impl Harness {
                 }
                 (reevec_bin(), g)
             }
+            Kind::Runc => (
+                runc_bin().expect("runc is installed"),
+                vec!["--root".into(), state_root.clone().into()],
+            ),
             Kind::Crun => (
                 crun_bin().expect("crun is installed"),
                 vec![
@@ -377,7 +411,7 @@ impl Harness {
     /// namespace with an empty read-only tmpfs over /sys/fs/cgroup (it refuses hybrid hosts).
     pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
         let mut cmd = match self.kind {
-            Kind::Reevec => Command::new(&self.bin),
+            Kind::Reevec | Kind::Runc => Command::new(&self.bin),
             Kind::Crun => {
                 let mut c = Command::new("unshare");
                 c.args(["-m", "--propagation", "private", "--", "/bin/sh", "-c"])
