@@ -1,21 +1,23 @@
 #!/bin/bash
 # tests/vm/run-all.sh: every test binary that needs the test VM (a real cgroup v2 hierarchy),
 # each in its own VM via tests/vm/cargo-vm-test.sh:
-#   cgroups_vm  the cgroup v2 layer (reeve_runtime::cgroups) against the kernel
-#   reevec_vm   reevec end to end through its CLI, and a cross-check with runc 1.1.5
+#   reeve-runtime:cgroups_vm  the cgroup v2 layer (reeve_runtime::cgroups) against the kernel
+#   reeve-runtime:reevec_vm   reevec end to end through its CLI, and a cross-check with runc 1.1.5
+#   reeve-tests:isolation_vm  the isolation probe under reevec and runc, and resource interference
 # Exits non-zero when any of them fails; prints each binary's and the total VM time.
 # The environment knobs of tests/vm/run.sh (VM_MEM, VM_TIMEOUT, ...) apply.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BINARIES=(cgroups_vm reevec_vm)
+BINARIES=(reeve-runtime:cgroups_vm reeve-runtime:reevec_vm reeve-tests:isolation_vm)
 failed=()
 summary=()
 total=0
-for t in "${BINARIES[@]}"; do
-  echo "==> VM test binary $t"
+for entry in "${BINARIES[@]}"; do
+  pkg=${entry%%:*}; t=${entry#*:}
+  echo "==> VM test binary $t (package $pkg)"
   log=$(mktemp -t "reeve-vm-$t.XXXXXX")
   start=$(date +%s.%N)
-  "$HERE/cargo-vm-test.sh" -p reeve-runtime --test "$t" -- --test-threads=1 2>&1 | tee "$log"
+  "$HERE/cargo-vm-test.sh" -p "$pkg" --test "$t" -- --test-threads=1 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   end=$(date +%s.%N)
   # run.sh reports "VM 12.34s" on stderr; fall back to the wall time when the build failed
