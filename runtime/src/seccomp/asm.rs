@@ -48,11 +48,45 @@ enum Op {
     },
 }
 
+/// What the accumulator holds at the current emission point, known because every BPF jump
+/// goes forward: all jumps to a label are emitted before the label is bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AccState {
+    /// No path reaches this point (after a `RET` or an unconditional jump).
+    Unreachable,
+    /// `Some(offset)`: A holds the unmodified `seccomp_data` word at `offset` on every path.
+    Known(Option<u32>),
+}
+
+impl AccState {
+    fn meet(self, other: AccState) -> AccState {
+        match (self, other) {
+            (AccState::Unreachable, x) | (x, AccState::Unreachable) => x,
+            (AccState::Known(a), AccState::Known(b)) if a == b => self,
+            _ => AccState::Known(None),
+        }
+    }
+}
+
 /// Program under construction.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Asm {
     ops: Vec<Op>,
     labels: usize,
+    acc: AccState,
+    /// Meet of the accumulator states of the jumps emitted so far to each label.
+    incoming: std::collections::HashMap<Label, AccState>,
+}
+
+impl Default for Asm {
+    fn default() -> Self {
+        Asm {
+            ops: Vec::new(),
+            labels: 0,
+            acc: AccState::Known(None),
+            incoming: std::collections::HashMap::new(),
+        }
+    }
 }
 
 impl Asm {
@@ -68,15 +102,28 @@ impl Asm {
 
     /// Binds `l` to the next instruction emitted.
     pub(crate) fn bind(&mut self, l: Label) {
+        let from_jumps = self.incoming.remove(&l).unwrap_or(AccState::Unreachable);
+        self.acc = self.acc.meet(from_jumps);
         self.ops.push(Op::Bind(l));
     }
 
-    /// `A = seccomp_data[offset]` (32-bit word).
+    fn jumps_to(&mut self, l: Label) {
+        let acc = self.acc;
+        let e = self.incoming.entry(l).or_insert(AccState::Unreachable);
+        *e = e.meet(acc);
+    }
+
+    /// `A = seccomp_data[offset]` (32-bit word). Emits nothing when A already holds that word
+    /// on every path reaching this point.
     pub(crate) fn load(&mut self, offset: u32) {
+        if self.acc == AccState::Known(Some(offset)) {
+            return;
+        }
         self.ops.push(Op::Stmt {
             code: BPF_LD | BPF_W | BPF_ABS,
             k: offset,
         });
+        self.acc = AccState::Known(Some(offset));
     }
 
     /// `A &= k`.
@@ -85,6 +132,7 @@ impl Asm {
             code: BPF_ALU | BPF_AND | BPF_K,
             k,
         });
+        self.acc = AccState::Known(None);
     }
 
     /// `return k`.
@@ -93,25 +141,33 @@ impl Asm {
             code: BPF_RET | BPF_K,
             k,
         });
+        self.acc = AccState::Unreachable;
     }
 
     /// Unconditional jump.
     pub(crate) fn ja(&mut self, target: Label) {
+        self.jumps_to(target);
         self.ops.push(Op::Ja(target));
+        self.acc = AccState::Unreachable;
     }
 
     /// `if (A <op> k) goto jt else goto jf`, `op` one of `BPF_JEQ`, `BPF_JGT`, `BPF_JGE`,
     /// `BPF_JSET`.
+    /// Conditional jumps do not fall through: the next instruction is reached only through a
+    /// label bound there.
     pub(crate) fn jump(&mut self, op: u16, k: u32, jt: Label, jf: Label) {
         if jt == jf {
-            self.ops.push(Op::Ja(jt));
+            self.ja(jt);
         } else {
+            self.jumps_to(jt);
+            self.jumps_to(jf);
             self.ops.push(Op::Jcond {
                 code: BPF_JMP | op | BPF_K,
                 k,
                 jt,
                 jf,
             });
+            self.acc = AccState::Unreachable;
         }
     }
 

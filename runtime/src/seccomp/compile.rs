@@ -171,6 +171,18 @@ impl ArchPlan {
         default
     }
 
+    /// The numbers below this are the ones the kernel emulates the filter for at install time
+    /// to fill its per-architecture action cache (`NR_syscalls` of the ABI; x32 numbers are
+    /// never cached): the table's highest number + 1.
+    pub(crate) fn emulated_end(&self) -> u32 {
+        let table = if self.audit_arch == AUDIT_ARCH_X86_64 {
+            syscalls::X86_64
+        } else {
+            syscalls::I386
+        };
+        table.iter().map(|(_, nr)| nr + 1).max().unwrap_or(0)
+    }
+
     /// Breakpoints where the gap action may change.
     fn gap_breakpoints(&self) -> Vec<u32> {
         if self.audit_arch == AUDIT_ARCH_X86_64 {
@@ -404,7 +416,23 @@ impl Plan {
         }
     }
 
+    /// Emits the program in both layouts (rule blocks and `RET`s per architecture section, or
+    /// shared by all sections after the last one) and keeps the shorter: sharing saves the
+    /// duplicated blocks but makes jumps longer, which may need trampolines.
     pub(crate) fn codegen(&self) -> Result<Vec<libc::sock_filter>, SeccompError> {
+        let per_section = self.codegen_layout(false)?;
+        if self.arches.len() < 2 {
+            return Ok(per_section);
+        }
+        let shared = self.codegen_layout(true)?;
+        Ok(if shared.len() < per_section.len() {
+            shared
+        } else {
+            per_section
+        })
+    }
+
+    fn codegen_layout(&self, shared: bool) -> Result<Vec<libc::sock_filter>, SeccompError> {
         let mut g = Gen {
             asm: Asm::new(),
             rets: BTreeMap::new(),
@@ -420,39 +448,44 @@ impl Plan {
         }
         g.asm.ret(BAD_ARCH_ACTION);
 
-        // Each section gets its own copies of the RETs it uses, so that jumps stay short.
         for (ap, l) in self.arches.iter().zip(&section_labels) {
             g.asm.bind(*l);
             g.asm.load(OFF_NR);
+            let dom = ap.emulated_end();
             if ap.x32_mirror {
-                let (high, mid, strip, native) =
+                // Native numbers (the ones the kernel's action cache emulates) take one test.
+                let (x32, high, strip, native) =
                     (g.asm.label(), g.asm.label(), g.asm.label(), g.asm.label());
-                g.asm.jump(BPF_JGE, X32_MIRROR_END, high, mid);
-                g.asm.bind(mid);
-                g.asm.jump(BPF_JGE, X32_SYSCALL_BIT, strip, native);
+                g.asm.jump(BPF_JGE, X32_SYSCALL_BIT, x32, native);
+                g.asm.bind(x32);
+                g.asm.jump(BPF_JGE, X32_MIRROR_END, high, strip);
                 g.asm.bind(strip);
                 g.asm.and(!X32_SYSCALL_BIT);
                 g.asm.bind(native);
-                g.tree(&intervals(ap, self.default_action, 0, X32_SYSCALL_BIT - 1))?;
+                let end = X32_SYSCALL_BIT - 1;
+                g.tree(&leaves(
+                    &intervals(ap, self.default_action, 0, end),
+                    end,
+                    dom,
+                ))?;
                 g.asm.bind(high);
-                g.tree(&intervals(
-                    ap,
-                    self.default_action,
-                    X32_MIRROR_END,
+                g.tree(&leaves(
+                    &intervals(ap, self.default_action, X32_MIRROR_END, u32::MAX),
                     u32::MAX,
+                    dom,
                 ))?;
             } else {
-                g.tree(&intervals(ap, self.default_action, 0, u32::MAX))?;
+                g.tree(&leaves(
+                    &intervals(ap, self.default_action, 0, u32::MAX),
+                    u32::MAX,
+                    dom,
+                ))?;
             }
-            for (label, rules) in std::mem::take(&mut g.blocks) {
-                g.asm.bind(label);
-                g.rules(&rules, self.default_action);
-            }
-            for (action, l) in std::mem::take(&mut g.rets) {
-                g.asm.bind(l);
-                g.asm.ret(action);
+            if !shared {
+                g.flush(self.default_action);
             }
         }
+        g.flush(self.default_action);
         g.asm.finish()
     }
 }
@@ -499,6 +532,106 @@ pub(crate) fn intervals(ap: &ArchPlan, default: u32, lo: u32, hi: u32) -> Vec<(u
     out
 }
 
+/// At most this many single-number exceptions are tested (one `jeq` each) in a leaf of the
+/// binary search, which bounds the path length they add.
+const MAX_EXCEPTIONS: usize = 4;
+
+/// A leaf of the binary search: numbers from `start` up to the next leaf's start get `base`,
+/// except the single numbers in `exceptions`. `weight`: how many of its numbers the kernel
+/// emulates when it installs the filter (below [`ArchPlan::emulated_end`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Leaf {
+    pub(crate) start: u32,
+    pub(crate) base: Outcome,
+    pub(crate) exceptions: Vec<(u32, Outcome)>,
+    pub(crate) weight: u64,
+}
+
+/// Numbers of `[lo, hi]` below `dom`.
+fn emulated(lo: u32, hi: u32, dom: u32) -> u64 {
+    if lo >= dom {
+        return 0;
+    }
+    u64::from(hi.min(dom - 1)) - u64::from(lo) + 1
+}
+
+/// Turns the intervals of `[iv[0].0, hi]` into leaves. A one-number interval whose neighbours
+/// share an outcome is folded into the neighbours' leaf as an exception (one `jeq` instead of
+/// two search nodes; a denied syscall amid allowed ones is the common case), at most
+/// [`MAX_EXCEPTIONS`] per leaf. (Measured: folding pays off even in leaves of hundreds of
+/// numbers, although each of them walks the chain when the kernel fills its action cache.)
+pub(crate) fn leaves(iv: &[(u32, Outcome)], hi: u32, dom: u32) -> Vec<Leaf> {
+    let end_of = |i: usize| iv.get(i + 1).map_or(hi, |(s, _)| s - 1);
+    let mut out: Vec<Leaf> = Vec::new();
+    let mut i = 0;
+    while i < iv.len() {
+        let (start, ref o) = iv[i];
+        if let (Some(last), Some((next_start, next_o))) = (out.last_mut(), iv.get(i + 1)) {
+            let merged = emulated(last.start, end_of(i + 1), dom);
+            if *next_start == start.wrapping_add(1)
+                && *next_o == last.base
+                && last.exceptions.len() < MAX_EXCEPTIONS
+            {
+                last.exceptions.push((start, o.clone()));
+                last.weight = merged;
+                i += 2;
+                continue;
+            }
+        }
+        out.push(Leaf {
+            start,
+            base: o.clone(),
+            exceptions: Vec::new(),
+            weight: emulated(start, end_of(i), dom),
+        });
+        i += 1;
+    }
+    out
+}
+
+/// Above this many leaves the search tree is simply balanced (the optimal one costs O(n²)).
+const MAX_OPTIMAL_LEAVES: usize = 1024;
+
+/// Split points of the search tree over `iv` that minimize the total number of comparisons the
+/// kernel makes when it emulates the filter for every number below the emulated end (each
+/// internal node is passed by every number under it: an optimal alphabetic tree, computed with
+/// Knuth's O(n²) dynamic program). Ties (and numbers never emulated) favour a balanced tree.
+/// `root[i][j]`: for leaves `i..=j` (j > i), the last leaf of the left subtree.
+pub(crate) fn optimal_splits(iv: &[Leaf]) -> Option<Vec<Vec<usize>>> {
+    let n = iv.len();
+    if !(2..=MAX_OPTIMAL_LEAVES).contains(&n) {
+        return None;
+    }
+    // Weight in thousandths of a number, plus one so that empty leaves still count a little.
+    let w: Vec<u64> = iv.iter().map(|l| l.weight * 1000 + 1).collect();
+    let mut prefix = vec![0u64; n + 1];
+    for i in 0..n {
+        prefix[i + 1] = prefix[i] + w[i];
+    }
+    let mut cost = vec![vec![0u64; n]; n];
+    let mut root = vec![vec![0usize; n]; n];
+    for i in 0..n - 1 {
+        cost[i][i + 1] = w[i] + w[i + 1];
+        root[i][i + 1] = i;
+    }
+    for len in 3..=n {
+        for i in 0..=n - len {
+            let j = i + len - 1;
+            let (lo, hi) = (root[i][j - 1], root[i + 1][j].min(j - 1));
+            let mut best = (u64::MAX, lo);
+            for k in lo..=hi {
+                let c = cost[i][k] + cost[k + 1][j];
+                if c < best.0 {
+                    best = (c, k);
+                }
+            }
+            cost[i][j] = best.0 + prefix[j + 1] - prefix[i];
+            root[i][j] = best.1;
+        }
+    }
+    Some(root)
+}
+
 struct Gen {
     asm: Asm,
     rets: BTreeMap<u32, Label>,
@@ -530,26 +663,71 @@ impl Gen {
         }
     }
 
-    /// Balanced binary search over `iv` (A holds `nr`). Emits the subtree root at the current
-    /// position; the left half follows immediately (fall-through), then the right half.
-    fn tree(&mut self, iv: &[(u32, Outcome)]) -> Result<(), SeccompError> {
+    /// Emits the rule blocks and `RET`s referenced so far, and forgets them.
+    fn flush(&mut self, default: u32) {
+        for (label, rules) in std::mem::take(&mut self.blocks) {
+            self.asm.bind(label);
+            self.rules(&rules, default);
+        }
+        for (action, l) in std::mem::take(&mut self.rets) {
+            self.asm.bind(l);
+            self.asm.ret(action);
+        }
+    }
+
+    /// Binary search over `iv` (A holds `nr`), shaped by [`optimal_splits`] (balanced when
+    /// there are too many leaves). Emits the subtree root at the current position; the left
+    /// part follows immediately (fall-through), then the right part.
+    fn tree(&mut self, iv: &[Leaf]) -> Result<(), SeccompError> {
+        let splits = optimal_splits(iv);
+        self.subtree(iv, 0, splits.as_deref())
+    }
+
+    /// `iv` is the slice of leaves starting at index `base` of the whole list.
+    fn subtree(
+        &mut self,
+        iv: &[Leaf],
+        base: usize,
+        splits: Option<&[Vec<usize>]>,
+    ) -> Result<(), SeccompError> {
         match iv {
             [] => Err(SeccompError::Internal("empty interval list")),
-            [(_, o)] => {
-                let l = self.leaf_target(o);
-                self.asm.ja(l);
+            [leaf] => {
+                let n = leaf.exceptions.len();
+                if n == 0 {
+                    let l = self.leaf_target(&leaf.base);
+                    self.asm.ja(l);
+                }
+                for (i, (nr, o)) in leaf.exceptions.iter().enumerate() {
+                    let hit = self.leaf_target(o);
+                    let miss = if i + 1 == n {
+                        self.leaf_target(&leaf.base)
+                    } else {
+                        self.asm.label()
+                    };
+                    self.asm.jump(BPF_JEQ, *nr, hit, miss);
+                    if i + 1 != n {
+                        self.asm.bind(miss);
+                    }
+                }
                 Ok(())
             }
             _ => {
-                let mid = iv.len() / 2;
+                let mid = match splits {
+                    Some(r) => r[base][base + iv.len() - 1] + 1 - base,
+                    None => iv.len() / 2,
+                };
+                if mid == 0 || mid >= iv.len() {
+                    return Err(SeccompError::Internal("search tree split out of range"));
+                }
                 let (left, right) = iv.split_at(mid);
                 let lt = self.subtree_target(left);
                 let rt = self.subtree_target(right);
-                self.asm.jump(BPF_JGE, right[0].0, rt.0, lt.0);
-                for (label, part) in [(lt, left), (rt, right)] {
+                self.asm.jump(BPF_JGE, right[0].start, rt.0, lt.0);
+                for (label, part, at) in [(lt, left, base), (rt, right, base + mid)] {
                     if let (l, true) = label {
                         self.asm.bind(l);
-                        self.tree(part)?;
+                        self.subtree(part, at, splits)?;
                     }
                 }
                 Ok(())
@@ -557,38 +735,48 @@ impl Gen {
         }
     }
 
-    /// `(label, needs_code)`: a single interval is reached directly at its leaf target.
-    fn subtree_target(&mut self, part: &[(u32, Outcome)]) -> (Label, bool) {
+    /// `(label, needs_code)`: a single leaf without exceptions is reached directly at its target.
+    fn subtree_target(&mut self, part: &[Leaf]) -> (Label, bool) {
         match part {
-            [(_, o)] => (self.leaf_target(o), false),
+            [leaf] if leaf.exceptions.is_empty() => (self.leaf_target(&leaf.base), false),
             _ => (self.asm.label(), true),
         }
     }
 
     /// Rules in order; the first whose conditions all hold decides, else the default action.
+    /// A failing rule jumps straight to the `RET` when what follows is unconditional.
     fn rules(&mut self, rules: &[Rule], default: u32) {
-        for rule in rules {
+        for (i, rule) in rules.iter().enumerate() {
             let matched = self.ret_label(rule.action);
             if rule.conds.is_empty() {
-                // Unconditional: `simplify` made it the last rule.
+                // Only reachable for a lone unconditional rule (`simplify` makes that an
+                // `Outcome::Action`, and an unconditional rule after others is handled below).
                 self.asm.ja(matched);
                 return;
             }
-            let next_rule = self.asm.label();
+            let (next_rule, more) = match rules.get(i + 1) {
+                None => (self.ret_label(default), false),
+                Some(r) if r.conds.is_empty() => (self.ret_label(r.action), false),
+                Some(_) => (self.asm.label(), true),
+            };
             let n = rule.conds.len();
-            for (i, c) in rule.conds.iter().enumerate() {
-                let pass = if i + 1 == n {
+            for (j, c) in rule.conds.iter().enumerate() {
+                let pass = if j + 1 == n {
                     matched
                 } else {
                     self.asm.label()
                 };
                 self.cond(c, pass, next_rule);
-                if i + 1 != n {
+                if j + 1 != n {
                     self.asm.bind(pass);
                 }
             }
+            if !more {
+                return;
+            }
             self.asm.bind(next_rule);
         }
+        // Empty rule list (never produced by `simplify`): the default action.
         let d = self.ret_label(default);
         self.asm.ja(d);
     }

@@ -49,7 +49,7 @@ pub use compile::{FLAG_LOG, FLAG_SPEC_ALLOW, FLAG_TSYNC};
 pub const DEFAULT_PROFILE: &str = include_str!("../../../seccomp-profiles/default.json");
 
 /// Bumped whenever the generated code or the syscall tables change: part of the cache key.
-pub const COMPILER_VERSION: &str = "reeve-seccomp-bpf 1 (x86 tables: linux 6.17)";
+pub const COMPILER_VERSION: &str = "reeve-seccomp-bpf 2 (x86 tables: linux 6.17)";
 
 const MAGIC: &[u8; 8] = b"RVSECBPF";
 const FORMAT_VERSION: u32 = 1;
@@ -140,6 +140,12 @@ pub fn from_json(s: &str) -> Result<Program, SeccompError> {
 /// The parsed [`DEFAULT_PROFILE`].
 pub fn default_profile() -> Result<LinuxSeccomp, SeccompError> {
     Ok(serde_json::from_str(DEFAULT_PROFILE)?)
+}
+
+/// The x86_64 number of a syscall name in the compiler's table (for tools and benchmarks that
+/// translate a profile to another filter library).
+pub fn x86_64_syscall_number(name: &str) -> Option<u32> {
+    syscalls::lookup(syscalls::X86_64, name)
 }
 
 /// Sets `no_new_privs` on the calling thread (required to install a filter without
