@@ -200,6 +200,32 @@ impl Network {
         })
     }
 
+    /// Takes over the network of a sandbox left running by a previous supervisor: when the
+    /// tenant has an address and its host veth exists, it is counted as active (its rules are
+    /// restored by the next [`Network::reconcile`]) and nothing in the kernel changes; returns
+    /// `None` otherwise (then call [`Network::setup_tenant`]).
+    pub fn adopt_tenant(&mut self, tenant: &str) -> Result<Option<TenantNet>, NetworkError> {
+        let Some(addr) = self.alloc.get(tenant) else {
+            return Ok(None);
+        };
+        let plan = TenantPlan::new(&self.cfg, tenant, addr);
+        let mut nl = Netlink::new()?;
+        let (Some(link), Some(bridge)) = (nl.link(&plan.host_if)?, nl.link(&self.cfg.bridge)?)
+        else {
+            return Ok(None);
+        };
+        if link.master != Some(bridge.index) {
+            return Ok(None);
+        }
+        self.active.insert(tenant.to_string(), plan.clone());
+        Ok(Some(TenantNet {
+            tenant: tenant.to_string(),
+            address: addr,
+            host_if: plan.host_if.clone(),
+            upstream: plan.upstream(),
+        }))
+    }
+
     /// Removes the tenant's rules and veth pair; keeps its address (the tenant still exists).
     /// Idempotent.
     pub fn teardown_tenant(&mut self, tenant: &str) -> Result<(), NetworkError> {

@@ -265,6 +265,111 @@ pub struct Config {
     /// How many sandboxes are created at the same time.
     #[serde(default = "default_parallel")]
     pub max_parallel_starts: usize,
+    /// Per-tenant networks and hostname routing (issue 5); off unless `enabled = true`.
+    #[serde(default)]
+    pub network: NetworkSection,
+}
+
+/// The `[network]` section: a bridge, a subnet, the policy and where the route table is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    pub enabled: bool,
+    pub bridge: String,
+    pub subnet: String,
+    pub gateway_port: u16,
+    /// Tenant `acme` is routed as `acme.<domain>`.
+    pub domain: String,
+    /// Host endpoints (`ip:port`) tenants may reach; everything else on the host is refused.
+    pub services: Vec<String>,
+    pub egress_nat: bool,
+    /// Traefik dynamic configuration (file provider), replaced atomically on every change.
+    pub traefik_file: Option<PathBuf>,
+    /// Caddyfile, replaced atomically on every change.
+    pub caddy_file: Option<PathBuf>,
+    /// The port the generated Caddyfile serves plain HTTP on.
+    pub caddy_http_port: u16,
+    /// Caddy's admin endpoint written into the Caddyfile (e.g. `127.0.0.1:2019`); none: `admin off`.
+    pub caddy_admin: Option<String>,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        NetworkSection {
+            enabled: false,
+            bridge: "reeve0".into(),
+            subnet: "10.88.0.0/24".into(),
+            gateway_port: 8080,
+            domain: "gw.localhost".into(),
+            services: Vec::new(),
+            egress_nat: false,
+            traefik_file: None,
+            caddy_file: None,
+            caddy_http_port: 80,
+            caddy_admin: None,
+        }
+    }
+}
+
+impl NetworkSection {
+    /// The checked settings of reeve-network.
+    pub fn network_config(&self) -> Result<reeve_network::NetworkConfig, ConfigError> {
+        let subnet = self
+            .subnet
+            .parse::<reeve_network::Ipv4Cidr>()
+            .map_err(|e| invalid("network.subnet", format!("{:?}: {e}", self.subnet)))?;
+        let services = self
+            .services
+            .iter()
+            .map(|s| {
+                s.parse::<std::net::SocketAddrV4>()
+                    .map_err(|e| invalid("network.services", format!("{s:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let cfg = reeve_network::NetworkConfig {
+            bridge: self.bridge.clone(),
+            subnet,
+            gateway_port: self.gateway_port,
+            services,
+            egress_nat: self.egress_nat,
+            domain: self.domain.clone(),
+        };
+        cfg.validate()
+            .map_err(|e| invalid("network", e.to_string()))?;
+        for (field, f) in [
+            ("network.traefik_file", &self.traefik_file),
+            ("network.caddy_file", &self.caddy_file),
+        ] {
+            if let Some(f) = f {
+                if !f.is_absolute() || f.file_name().is_none() {
+                    return Err(invalid(
+                        field,
+                        format!("{} is not an absolute file path", f.display()),
+                    ));
+                }
+            }
+        }
+        if self.caddy_http_port == 0 {
+            return Err(invalid("network.caddy_http_port", "must not be 0"));
+        }
+        if let Some(a) = &self.caddy_admin {
+            if a.is_empty() || a.chars().any(|c| c.is_whitespace() || c == '{' || c == '}') {
+                return Err(invalid(
+                    "network.caddy_admin",
+                    format!("{a:?} is not an address"),
+                ));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The settings of the generated Caddyfile.
+    pub fn caddy_options(&self) -> reeve_network::CaddyOptions {
+        reeve_network::CaddyOptions {
+            http_port: self.caddy_http_port,
+            admin: self.caddy_admin.clone(),
+        }
+    }
 }
 
 fn default_data_root() -> PathBuf {
@@ -403,6 +508,9 @@ impl Config {
         if self.logs.max_bytes.0 < 4096 {
             return Err(invalid("logs.max_bytes", "must be at least 4K"));
         }
+        if self.network.enabled {
+            self.network.network_config()?;
+        }
         Ok(())
     }
 
@@ -528,6 +636,60 @@ rootfs = "/r"
         assert_eq!(c.uids, UidConfig::default());
         assert_eq!(c.tombstone_retention_days, 30);
         assert_eq!(c.max_parallel_starts, 8);
+    }
+
+    #[test]
+    fn network_section_parses_and_is_off_by_default() {
+        let c = with("", "rootfs = \"/r\"").expect("parse");
+        assert!(!c.network.enabled);
+        let c = with(
+            "[network]\nenabled = true\nbridge = \"rv1\"\nsubnet = \"10.77.0.0/16\"\n\
+             gateway_port = 8081\ndomain = \"gw.test\"\nservices = [\"10.77.0.1:9000\"]\n\
+             egress_nat = true\ncaddy_file = \"/run/reeve/Caddyfile\"\n\
+             traefik_file = \"/run/reeve/traefik.yml\"",
+            "rootfs = \"/r\"",
+        )
+        .expect("parse");
+        let n = c.network.network_config().expect("valid");
+        assert_eq!(n.bridge, "rv1");
+        assert_eq!(n.subnet.to_string(), "10.77.0.0/16");
+        assert_eq!(n.gateway_port, 8081);
+        assert_eq!(n.services, vec!["10.77.0.1:9000".parse().unwrap()]);
+        assert!(n.egress_nat);
+        assert_eq!(n.domain, "gw.test");
+        assert_eq!(
+            c.network.caddy_file.as_deref(),
+            Some(Path::new("/run/reeve/Caddyfile"))
+        );
+    }
+
+    #[test]
+    fn network_section_refuses_bad_values() {
+        let cases = [
+            ("subnet = \"10.0.0.0\"", "network.subnet"),
+            ("subnet = \"10.0.0.0/31\"", "/30"),
+            ("services = [\"10.0.0.1\"]", "network.services"),
+            ("services = [\"10.0.0.1:0\"]", "port 0"),
+            ("bridge = \"a-very-long-bridge-name\"", "bridge name"),
+            ("domain = \"Gw..x\"", "domain"),
+            ("gateway_port = 0", "gateway port"),
+            ("caddy_file = \"Caddyfile\"", "absolute"),
+            ("caddy_http_port = 0", "caddy_http_port"),
+            ("caddy_admin = \"a b\"", "caddy_admin"),
+        ];
+        for (line, want) in cases {
+            let err = with(
+                &format!("[network]\nenabled = true\n{line}"),
+                "rootfs = \"/r\"",
+            )
+            .expect_err(line)
+            .to_string();
+            assert!(err.contains(want), "{line}: {err}");
+            // The same section is not checked while networking is off.
+            with(&format!("[network]\n{line}"), "rootfs = \"/r\"").expect(line);
+        }
+        let err = with("[network]\nenabeld = true", "rootfs = \"/r\"").expect_err("typo");
+        assert!(err.to_string().contains("enabeld"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub enum ControlError {
 pub enum Request {
     Status,
     Stats,
+    Routes,
     Reload,
     Create {
         name: String,
@@ -143,6 +144,10 @@ async fn handle(stream: UnixStream, sup: Arc<Supervisor>) -> std::io::Result<()>
     let answer = match req {
         Request::Status => ok(status_json(&sup, false).await),
         Request::Stats => ok(status_json(&sup, true).await),
+        Request::Routes => match sup.routes() {
+            Some(r) => ok(json!({ "enabled": true, "routes": r })),
+            None => ok(json!({ "enabled": false, "routes": [] })),
+        },
         Request::Reload => match sup.reload().await {
             Ok((added, removed)) => ok(json!({ "added": added, "removed": removed })),
             Err(e) => fail(e),

@@ -32,6 +32,8 @@ pub enum DaemonError {
 pub struct Options {
     /// Print the status table this often (the demo).
     pub table_every: Option<Duration>,
+    /// The demo's proxy (Caddy): the table shows `curl -H 'Host: <tenant>.<domain>'` through it.
+    pub proxy: Option<std::net::SocketAddr>,
 }
 
 /// The loud warning of no-limits mode.
@@ -71,7 +73,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
         tracing::warn!("{e}");
     }
     if opts.table_every.is_some() {
-        print_table(&sup).await;
+        print_table(&sup, opts.proxy).await;
     }
 
     let forever = Duration::from_secs(365 * 86_400);
@@ -114,7 +116,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
             }
             _ = rotate_tick.tick() => sup.rotate_logs().await,
             _ = purge_tick.tick() => purge(&sup.ctx),
-            _ = table_tick.tick(), if opts.table_every.is_some() => print_table(&sup).await,
+            _ = table_tick.tick(), if opts.table_every.is_some() => print_table(&sup, opts.proxy).await,
         }
     }
     if let Err(e) = notifier.stopping() {
@@ -122,6 +124,7 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     }
     server.abort();
     sup.shutdown().await;
+    sup.net_shutdown().await;
     let ctx = sup.ctx.clone();
     let left = tokio::task::spawn_blocking(move || ctx.oci.list())
         .await
@@ -158,7 +161,54 @@ fn purge(ctx: &Ctx) {
     }
 }
 
-async fn print_table(sup: &Supervisor) {
+/// What the demo shows of hostname routing: one request per route, through the proxy when
+/// there is one, else straight to the tenant's address.
+async fn net_lines(
+    routes: Vec<crate::network::RouteEntry>,
+    proxy: Option<std::net::SocketAddr>,
+) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut out = String::new();
+        let mut hosts: Vec<String> = routes.iter().map(|r| r.host.clone()).collect();
+        if proxy.is_some() {
+            if let Some(r) = routes.first() {
+                // A name no tenant has: the proxy must not send it anywhere.
+                let domain = r.host.split_once('.').map_or("", |(_, d)| d);
+                hosts.push(format!("nobody.{domain}"));
+            }
+        }
+        for host in hosts {
+            let (target, url) = match (proxy, routes.iter().find(|r| r.host == host)) {
+                (Some(p), _) => (p, format!("http://{p}/")),
+                (None, Some(r)) => (
+                    std::net::SocketAddr::V4(r.upstream),
+                    format!("http://{}/", r.upstream),
+                ),
+                (None, None) => continue,
+            };
+            let known = routes.iter().any(|r| r.host == host);
+            let mut r = crate::netns::http_get_host(target, &host);
+            // The proxy reloads its configuration a moment after a route appears.
+            for _ in 0..6 {
+                if !(known && matches!(r, Ok((404, _)))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+                r = crate::netns::http_get_host(target, &host);
+            }
+            let got = match r {
+                Ok((code, body)) => format!("{code} {}", body.lines().next().unwrap_or("")),
+                Err(e) => format!("no answer ({e})"),
+            };
+            out.push_str(&format!("  curl -H 'Host: {host}' {url}  -> {got}\n"));
+        }
+        out
+    })
+    .await
+    .unwrap_or_default()
+}
+
+async fn print_table(sup: &Supervisor, proxy: Option<std::net::SocketAddr>) {
     let ts = sup.status(false).await;
     let now = tenant::unix_now();
     let mut out = String::new();
@@ -167,6 +217,9 @@ async fn print_table(sup: &Supervisor) {
         crate::supervisor::summary(&ts, &sup.ctx)
     ));
     out.push_str(&crate::display::status_table(&ts, now));
+    if let Some(routes) = sup.routes() {
+        out.push_str(&net_lines(routes, proxy).await);
+    }
     let pids: Vec<(String, i32)> = ts
         .iter()
         .filter_map(|t| t.pid.map(|p| (t.name.clone(), p)))

@@ -3,6 +3,12 @@
 //! heartbeat with its tenant name every 2 s and serving HTTP on :8080 inside its network
 //! namespace when busybox has httpd), tenants `acme` and `beta`, the supervisor with a status
 //! table, and everything stopped and removed on Ctrl-C or SIGTERM.
+//!
+//! With networking (the default when `nft` is installed; `--no-network` turns it off) the demo
+//! first moves itself into a network namespace of its own — its "host side": the bridge, the
+//! tenants' veths, the nftables rules and the proxy live there, so the machine's own interfaces
+//! and firewall are never touched. Each gateway then answers HTTP on its tenant address, and
+//! when Caddy is installed it routes `<tenant>.gw.localhost` to it (`curl -H 'Host: …'`).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -58,6 +64,43 @@ pub enum DemoError {
     Daemon(#[from] DaemonError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("unshare(CLONE_NEWNET) for the demo's own network namespace: {0}")]
+    Unshare(nix::errno::Errno),
+    #[error(transparent)]
+    Netns(#[from] crate::netns::NetnsError),
+    #[error("write the initial route table: {0}")]
+    Routes(#[from] reeve_network::routes::RoutesError),
+    #[error("start {caddy}: {source}")]
+    Caddy {
+        caddy: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The proxy of the demo, when installed (Debian package caddy).
+pub const CADDY: &str = "/usr/bin/caddy";
+/// Routing domain of the demo: `acme.gw.localhost`.
+pub const DOMAIN: &str = "gw.localhost";
+/// Port Caddy listens on inside the demo's network namespace.
+pub const PROXY_PORT: u16 = 80;
+
+/// Whether `nft` runs here (networking needs it).
+pub fn network_available() -> bool {
+    std::process::Command::new("nft")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Move this process into a new network namespace with `lo` up. Call while the process has a
+/// single thread (before the async runtime starts): `unshare` affects the calling thread, and
+/// every thread and child made afterwards inherits it.
+pub fn enter_private_netns() -> Result<(), DemoError> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(DemoError::Unshare)?;
+    crate::netns::loopback_up()?;
+    Ok(())
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> DemoError + 'a {
@@ -74,6 +117,8 @@ pub struct DemoOptions {
     pub runtime: Option<PathBuf>,
     pub tenants: Vec<TenantName>,
     pub refresh: Duration,
+    /// Per-tenant networks (the caller has entered a private namespace: [`enter_private_netns`]).
+    pub network: bool,
 }
 
 fn busybox_applets() -> Vec<String> {
@@ -90,7 +135,7 @@ fn busybox_applets() -> Vec<String> {
 }
 
 /// Build the demo tree under `top` and return its configuration.
-pub fn build(top: &Path, runtime: Option<&Path>) -> Result<Config, DemoError> {
+pub fn build(top: &Path, runtime: Option<&Path>, network: bool) -> Result<Config, DemoError> {
     if !Path::new(BUSYBOX).is_file() {
         return Err(DemoError::NoBusybox);
     }
@@ -130,6 +175,8 @@ pub fn build(top: &Path, runtime: Option<&Path>) -> Result<Config, DemoError> {
     let defaults = l1.join("defaults.json");
     std::fs::write(&defaults, "{\"platform\": \"reeve\", \"layer\": 1}\n")
         .map_err(io("write", &defaults))?;
+    let routes = top.join("routes");
+    std::fs::create_dir_all(&routes).map_err(io("mkdir", &routes))?;
     for d in ["rootfs", "gateway", "layer1"] {
         let p = top.join(d);
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
@@ -153,6 +200,14 @@ pub fn build(top: &Path, runtime: Option<&Path>) -> Result<Config, DemoError> {
             cpu: Some(0.5),
         },
         tenants: Default::default(),
+        network: crate::config::NetworkSection {
+            enabled: network,
+            domain: DOMAIN.into(),
+            caddy_file: Some(top.join("routes").join("Caddyfile")),
+            traefik_file: Some(top.join("routes").join("traefik.yml")),
+            caddy_http_port: PROXY_PORT,
+            ..Default::default()
+        },
         allow_no_limits: true,
         uids: UidConfig::default(),
         restart: RestartConfig {
@@ -174,7 +229,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         .prefix("reeve-demo.")
         .tempdir_in("/tmp")
         .map_err(io("make temp dir in", Path::new("/tmp")))?;
-    let cfg = build(top.path(), opts.runtime.as_deref())?;
+    let cfg = build(top.path(), opts.runtime.as_deref(), opts.network)?;
     println!("reeve demo in {}", top.path().display());
     println!("  data root  {}", cfg.data_root.display());
     println!("  state dir  {}", cfg.state_dir.display());
@@ -193,6 +248,28 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         );
     }
     drop(ctx);
+    let mut proxy = None;
+    let mut caddy = None;
+    if opts.network {
+        let me = std::process::id();
+        println!(
+            "  network    bridge {} {} in the demo's own network namespace \
+             (nsenter --net=/proc/{me}/ns/net ...); the host's network is not touched",
+            cfg.network.bridge, cfg.network.subnet
+        );
+        if let (Some(file), true) = (&cfg.network.caddy_file, Path::new(CADDY).is_file()) {
+            caddy = Some(start_caddy(top.path(), file, &cfg)?);
+            proxy = Some(std::net::SocketAddr::from(([127, 0, 0, 1], PROXY_PORT)));
+            println!(
+                "  proxy      caddy on 127.0.0.1:{PROXY_PORT}: try \
+                 nsenter --net=/proc/{me}/ns/net curl -H 'Host: acme.{DOMAIN}' http://127.0.0.1:{PROXY_PORT}/"
+            );
+        } else {
+            println!("  proxy      none ({CADDY} is missing: apt-get install caddy); gateways answer on their addresses");
+        }
+    } else {
+        println!("  network    off (each gateway only has its own loopback)");
+    }
     println!(
         "Ctrl-C or SIGTERM stops everything and removes {}",
         top.path().display()
@@ -201,11 +278,46 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         cfg,
         daemon::Options {
             table_every: Some(opts.refresh),
+            proxy,
         },
     )
     .await;
+    if let Some(mut c) = caddy {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
     let path = top.path().to_path_buf();
     top.close().map_err(io("remove", &path))?;
     println!("demo stopped; removed {}", path.display());
     Ok(r?)
+}
+
+/// Caddy on the generated Caddyfile (admin off, no automatic HTTPS, HOME and XDG dirs in the
+/// demo's temp dir), reloading it on every change (`--watch`).
+fn start_caddy(
+    top: &Path,
+    caddyfile: &Path,
+    cfg: &Config,
+) -> Result<std::process::Child, DemoError> {
+    let routes = reeve_network::Routes::new(&cfg.network.domain)?;
+    routes.write_caddy(caddyfile, &cfg.network.caddy_options())?;
+    let home = top.join("caddy");
+    std::fs::create_dir_all(&home).map_err(io("mkdir", &home))?;
+    let log = home.join("caddy.log");
+    let out = std::fs::File::create(&log).map_err(io("create", &log))?;
+    let err = out.try_clone().map_err(io("dup", &log))?;
+    std::process::Command::new(CADDY)
+        .args(["run", "--watch", "--adapter", "caddyfile", "--config"])
+        .arg(caddyfile)
+        .env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|source| DemoError::Caddy {
+            caddy: PathBuf::from(CADDY),
+            source,
+        })
 }

@@ -69,8 +69,9 @@ fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The status table.
+/// The status table (with an ADDRESS column when any tenant has a network).
 pub fn status_table(ts: &[TenantStatus], now: u64) -> String {
+    let net = ts.iter().any(|s| s.address.is_some());
     let rows: Vec<Vec<String>> = ts
         .iter()
         .map(|s| {
@@ -93,13 +94,25 @@ pub fn status_table(ts: &[TenantStatus], now: u64) -> String {
                     + if s.adopted { " (re-adopted)" } else { "" },
             ]
         })
+        .map(|mut row: Vec<String>| {
+            if net {
+                let a = ts
+                    .iter()
+                    .find(|s| s.name == row[0])
+                    .and_then(|s| s.address)
+                    .map_or("-".into(), |a| a.to_string());
+                row.insert(6, a);
+            }
+            row
+        })
         .collect();
-    render(
-        &[
-            "TENANT", "STATE", "PID", "RESTARTS", "UPTIME", "UID-BASE", "LIMITS", "NOTE",
-        ],
-        &rows,
-    )
+    let mut header = vec![
+        "TENANT", "STATE", "PID", "RESTARTS", "UPTIME", "UID-BASE", "LIMITS", "NOTE",
+    ];
+    if net {
+        header.insert(6, "ADDRESS");
+    }
+    render(&header, &rows)
 }
 
 /// The stats table.
@@ -149,7 +162,22 @@ mod tests {
             },
             limits_enforced: phase == Phase::Running,
             stats: Default::default(),
+            address: None,
         }
+    }
+
+    #[test]
+    fn address_column_only_with_networks() {
+        let mut a = st("acme", Phase::Running, Some(1));
+        let plain = status_table(std::slice::from_ref(&a), 1000);
+        assert!(!plain.contains("ADDRESS"), "{plain}");
+        a.address = Some("10.88.0.2:8080".parse().unwrap());
+        let b = st("beta", Phase::Stopped, None);
+        let t = status_table(&[a, b], 1000);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].contains("UID-BASE  ADDRESS"), "{t}");
+        assert!(lines[1].contains("200000    10.88.0.2:8080"), "{t}");
+        assert!(lines[2].contains("200000    -  "), "{t}");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Modules: [`config`] (reeved.toml), [`name`] (tenant names), [`uids`] (host id ranges),
 //! [`tenant`] (data layout and tombstones), [`bundle`] (config.json of a tenant),
 //! [`backend`] (the OCI CLI), [`backoff`] (restart policy), [`host`] (cgroups, pidfds),
-//! [`logs`] (gateway logs), [`netns`] (loopback and probes inside a sandbox), [`notify`] (systemd), [`supervisor`] (tenant tasks),
+//! [`logs`] (gateway logs), [`netns`] (loopback and probes inside a sandbox),
+//! [`network`] (per-tenant networks and hostname routes), [`notify`] (systemd), [`supervisor`] (tenant tasks),
 //! [`control`] (control socket), [`daemon`] (the main loop), [`demo`], [`display`].
 
 pub mod audit;
@@ -20,6 +21,7 @@ pub mod host;
 pub mod logs;
 pub mod name;
 pub mod netns;
+pub mod network;
 pub mod notify;
 pub mod supervisor;
 pub mod tenant;

@@ -41,6 +41,11 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The hostname routing table `<tenant>.<domain> -> address:port` (with `[network]`).
+    Routes {
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-read the tenant directory (as SIGHUP does).
     Reload,
     /// Manage tenants.
@@ -82,6 +87,10 @@ enum Cmd {
         /// Tenants to create.
         #[arg(long, value_delimiter = ',', default_value = "acme,beta")]
         tenants: Vec<String>,
+        /// No per-tenant networks (by default the demo gives each tenant an address, inside a
+        /// network namespace of its own, when `nft` is installed).
+        #[arg(long)]
+        no_network: bool,
     },
 }
 
@@ -165,6 +174,20 @@ fn main() -> ExitCode {
     if let Cmd::Helper(h) = &cli.command {
         return helper(h);
     }
+    // The demo's network lives in a namespace of its own, entered while single-threaded.
+    let mut demo_network = false;
+    if let Cmd::Demo { no_network, .. } = &cli.command {
+        if !*no_network && nix::unistd::geteuid().is_root() {
+            if demo::network_available() {
+                match demo::enter_private_netns() {
+                    Ok(()) => demo_network = true,
+                    Err(e) => eprintln!("reeved demo: {e}; running without networking"),
+                }
+            } else {
+                eprintln!("reeved demo: nft is missing (apt-get install nftables): running without networking");
+            }
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("REEVED_LOG")
@@ -184,7 +207,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(cli, demo_network)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("reeved: {e}");
@@ -215,7 +238,7 @@ fn print_json(v: &Value) {
     say!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-async fn run(cli: Cli) -> Result<ExitCode, MainError> {
+async fn run(cli: Cli, demo_network: bool) -> Result<ExitCode, MainError> {
     match &cli.command {
         Cmd::Run => {
             let cfg = Config::load(&cli.config)?;
@@ -245,6 +268,21 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
                 print_json(&v);
             } else {
                 say!("{}", display::stats_table(&tenants_of(&v)?).trim_end());
+            }
+        }
+        Cmd::Routes { json } => {
+            let v = ask(&cli, Request::Routes).await?;
+            if *json {
+                print_json(&v);
+            } else if v["enabled"] == Value::Bool(false) {
+                say!("networking is off ([network] enabled = false): no routes");
+            } else {
+                let routes: Vec<reeve_supervisor::network::RouteEntry> =
+                    serde_json::from_value(v["routes"].clone()).map_err(MainError::Data)?;
+                say!(
+                    "{}",
+                    reeve_supervisor::network::routes_table(&routes).trim_end()
+                );
             }
         }
         Cmd::Reload => {
@@ -306,6 +344,25 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
                     format!("NOT ENFORCED ({})", ctx.limits_note)
                 }
             );
+            let n = &ctx.cfg.network;
+            if n.enabled {
+                say!(
+                    "network: bridge {} subnet {} gateway port {} domain {} services {:?} egress NAT {}",
+                    n.bridge,
+                    n.subnet,
+                    n.gateway_port,
+                    n.domain,
+                    n.services,
+                    if n.egress_nat { "on" } else { "off" }
+                );
+                for (what, f) in [("traefik", &n.traefik_file), ("caddy", &n.caddy_file)] {
+                    if let Some(f) = f {
+                        say!("routes ({what}): {}", f.display());
+                    }
+                }
+            } else {
+                say!("network: off");
+            }
             let (names, bad) = tenant::list(&ctx.cfg.data_root)
                 .map_err(reeve_supervisor::supervisor::SupError::from)?;
             for n in names {
@@ -324,6 +381,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
             runtime,
             refresh,
             tenants,
+            ..
         } => {
             let tenants = tenants
                 .iter()
@@ -333,6 +391,7 @@ async fn run(cli: Cli) -> Result<ExitCode, MainError> {
                 runtime: runtime.clone(),
                 tenants,
                 refresh: Duration::from_secs((*refresh).max(1)),
+                network: demo_network,
             })
             .await
             .map_err(Box::new)?;

@@ -27,7 +27,7 @@ pub enum NetnsError {
         op: &'static str,
         errno: nix::errno::Errno,
     },
-    #[error("HTTP GET 127.0.0.1:{port} in the sandbox: {source}")]
+    #[error("HTTP GET on port {port}: {source}")]
     Http { port: u16, source: std::io::Error },
     #[error("run {helper}: {msg}")]
     Helper { helper: String, msg: String },
@@ -108,6 +108,33 @@ pub fn http_get(port: u16) -> Result<String, NetnsError> {
         .to_string())
 }
 
+/// GET / from `addr` with a `Host:` header (what `curl -H 'Host: …'` sends), in the calling
+/// thread's network namespace; returns the status code and the body.
+pub fn http_get_host(addr: std::net::SocketAddr, host: &str) -> Result<(u16, String), NetnsError> {
+    let err = |source| NetnsError::Http {
+        port: addr.port(),
+        source,
+    };
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(err)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(err)?;
+    s.write_all(format!("GET / HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(err)?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(err)?;
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .trim()
+        .to_string();
+    Ok((code, body))
+}
+
 /// Run `reeved <args>` (this executable) as the helper and return its stdout.
 pub fn run_helper(args: &[String]) -> Result<String, NetnsError> {
     let exe = std::env::current_exe().map_err(|e| NetnsError::Helper {
@@ -168,5 +195,27 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(r.unwrap(), "hello");
+    }
+
+    #[test]
+    fn http_get_host_sends_the_host_header() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let srv = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 512];
+            let n = c.read(&mut buf).unwrap();
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let host = req
+                .lines()
+                .find_map(|l| l.strip_prefix("Host: "))
+                .unwrap_or("")
+                .to_string();
+            c.write_all(format!("HTTP/1.0 404 Not Found\r\n\r\nno {host}\n").as_bytes())
+                .unwrap();
+        });
+        let r = http_get_host(addr, "acme.gw.test").unwrap();
+        srv.join().unwrap();
+        assert_eq!(r, (404, "no acme.gw.test".to_string()));
     }
 }

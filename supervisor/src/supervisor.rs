@@ -42,6 +42,8 @@ pub enum SupError {
     Host(#[from] HostError),
     #[error(transparent)]
     Netns(#[from] crate::netns::NetnsError),
+    #[error(transparent)]
+    Net(Box<crate::network::NetError>),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -71,6 +73,12 @@ pub enum SupError {
     Join(String),
 }
 
+impl From<crate::network::NetError> for SupError {
+    fn from(e: crate::network::NetError) -> Self {
+        SupError::Net(Box::new(e))
+    }
+}
+
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SupError + 'a {
     move |source| SupError::Io {
         op,
@@ -91,6 +99,8 @@ pub struct Paths {
     pub logs: PathBuf,
     pub stopped: PathBuf,
     pub socket: PathBuf,
+    /// Network state (address allocations), kept across restarts; made with `[network]` only.
+    pub network: PathBuf,
 }
 
 impl Paths {
@@ -105,6 +115,7 @@ impl Paths {
             logs: state_dir.join("logs"),
             stopped: state_dir.join("stopped"),
             socket: state_dir.join("reeved.sock"),
+            network: state_dir.join("network"),
         }
     }
     pub fn log(&self, n: &TenantName) -> PathBuf {
@@ -212,6 +223,9 @@ pub struct TenantStatus {
     pub limits_enforced: bool,
     #[serde(default)]
     pub stats: CgroupStats,
+    /// The tenant's address with `[network]` (while its network is up: `upstream` of its route).
+    #[serde(default)]
+    pub address: Option<std::net::SocketAddrV4>,
 }
 
 /// Create the seed layout of a new tenant, allocating its uid range (needs no runtime and no
@@ -236,6 +250,8 @@ pub struct Ctx {
     pub limits_note: String,
     pub cgroup_parent: Option<String>,
     pub root: bundle::Root,
+    /// Per-tenant networks, when `[network] enabled`.
+    pub net: Option<crate::network::TenantNetworks>,
     uids: std::sync::Mutex<()>,
     sem: Arc<Semaphore>,
 }
@@ -276,7 +292,16 @@ impl Ctx {
                 binds: cfg.gateway.host_binds.clone(),
             },
         };
+        let net = if cfg.network.enabled {
+            Some(crate::network::TenantNetworks::open(
+                &cfg.network,
+                &cfg.state_dir,
+            )?)
+        } else {
+            None
+        };
         Ok(Ctx {
+            net,
             oci: Oci {
                 binary,
                 root: paths.oci_root.clone(),
@@ -355,13 +380,25 @@ impl Ctx {
                 });
             }
         };
-        // The gateway has no CAP_NET_ADMIN: bring its loopback up before it runs.
-        if let Err(e) = crate::netns::run_helper(&["netns-lo-up".into(), pid.to_string()]) {
+        // The gateway has no CAP_NET_ADMIN: bring its loopback up (and with [network] give
+        // it its veth, address, routes and rules) before it runs.
+        let net = match &self.net {
+            Some(net) => net
+                .start(name.as_str(), pid)
+                .map(|_| ())
+                .map_err(SupError::from),
+            None => crate::netns::run_helper(&["netns-lo-up".into(), pid.to_string()])
+                .map(|_| ())
+                .map_err(SupError::from),
+        };
+        if let Err(e) = net {
             let _ = self.oci.delete_force(&id);
-            return Err(e.into());
+            self.net_stop(name);
+            return Err(e);
         }
         if let Err(e) = self.oci.start(&id) {
             let _ = self.oci.delete_force(&id);
+            self.net_stop(name);
             return Err(e.into());
         }
         self.save_record(
@@ -374,6 +411,32 @@ impl Ctx {
             },
         )?;
         Ok((pid, fd))
+    }
+
+    /// The sandbox of `name` is gone: remove its network (logged, not fatal).
+    fn net_stop(&self, name: &TenantName) {
+        if let Some(net) = &self.net {
+            if let Err(e) = net.stop(name.as_str()) {
+                tracing::error!("tenant {name}: {e}");
+            }
+        }
+    }
+
+    /// A sandbox of `name` (init `pid`) was re-adopted: take over its network.
+    fn net_adopt(&self, name: &TenantName, pid: i32) -> Result<(), SupError> {
+        if let Some(net) = &self.net {
+            net.adopt(name.as_str(), pid)?;
+        }
+        Ok(())
+    }
+
+    /// The tenant is gone for good: release its address.
+    fn net_delete(&self, name: &TenantName) {
+        if let Some(net) = &self.net {
+            if let Err(e) = net.delete(name.as_str()) {
+                tracing::error!("tenant {name}: {e}");
+            }
+        }
     }
 
     fn save_record(&self, name: &TenantName, r: &Record) -> Result<(), SupError> {
@@ -520,6 +583,7 @@ impl Supervisor {
             limits: self.ctx.cfg.limits_for(&name),
             limits_enforced: self.ctx.limits_on,
             stats: CgroupStats::default(),
+            address: None,
         }));
         let (tx, rx) = mpsc::channel(8);
         let (first_tx, first_rx) = oneshot::channel();
@@ -555,13 +619,69 @@ impl Supervisor {
         for n in current {
             if !names.contains(&n) {
                 self.unmanage(&n).await?;
+                let ctx = self.ctx.clone();
+                let gone = n.clone();
+                blocking(move || {
+                    ctx.net_delete(&gone);
+                    Ok(())
+                })
+                .await?;
                 removed.push(n.to_string());
             }
         }
         for f in firsts {
             let _ = f.await;
         }
+        self.net_reconcile(&names).await;
         Ok((added, removed))
+    }
+
+    /// With `[network]`: make bridge and nftables hold exactly the live tenants (after a crash
+    /// of a previous reeved, stale rules and veths go) and release the addresses of tenants
+    /// whose data is gone.
+    async fn net_reconcile(&self, existing: &[TenantName]) {
+        if self.ctx.net.is_none() {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        let existing: Vec<String> = existing.iter().map(|n| n.to_string()).collect();
+        let r = blocking(move || {
+            let names: Vec<&str> = existing.iter().map(String::as_str).collect();
+            match &ctx.net {
+                Some(net) => Ok(Some(net.reconcile(&names)?)),
+                None => Ok(None),
+            }
+        })
+        .await;
+        match r {
+            Ok(Some(rep)) => tracing::info!(
+                "network reconciled: live {:?}, stale links removed {:?}",
+                rep.kept,
+                rep.removed_links
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+
+    /// The hostname routing table (None without `[network]`).
+    pub fn routes(&self) -> Option<Vec<crate::network::RouteEntry>> {
+        self.ctx.net.as_ref().map(|n| n.routes())
+    }
+
+    /// After every sandbox is stopped: remove bridge, veths and rules; empty the route files.
+    pub async fn net_shutdown(&self) {
+        let ctx = self.ctx.clone();
+        let r = blocking(move || {
+            if let Some(net) = &ctx.net {
+                net.shutdown()?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = r {
+            tracing::error!("{e}");
+        }
     }
 
     async fn send(
@@ -624,6 +744,7 @@ impl Supervisor {
         let n = name.clone();
         blocking(move || {
             let t = tenant::tombstone(&ctx.cfg.data_root, &n, tenant::unix_now())?;
+            ctx.net_delete(&n);
             ctx.forget(&n);
             ctx.mark_stopped(&n, false);
             let _ = std::fs::remove_dir_all(bundle::bundle_dir(&ctx.paths.state_dir, &n));
@@ -663,6 +784,14 @@ impl Supervisor {
             .map(|h| h.status.lock().unwrap_or_else(|p| p.into_inner()).clone())
             .collect();
         drop(map);
+        if let Some(routes) = self.routes() {
+            for s in &mut out {
+                s.address = routes
+                    .iter()
+                    .find(|r| r.tenant == s.name)
+                    .map(|r| r.upstream);
+            }
+        }
         // Without limits the gateway has no cgroup of its own: nothing to show.
         if stats && self.ctx.limits_on {
             for s in &mut out {
@@ -747,7 +876,9 @@ async fn stop_running(ctx: &Arc<Ctx>, name: &TenantName, r: Running) -> String {
     let c = ctx.clone();
     let n = name.clone();
     if let Err(e) = blocking(move || {
-        c.oci.delete_force(&id)?;
+        let r = c.oci.delete_force(&id);
+        c.net_stop(&n);
+        r?;
         c.forget(&n);
         Ok(())
     })
@@ -779,7 +910,22 @@ async fn tenant_task(
         let c = ctx.clone();
         let n = name.clone();
         let _permit = ctx.sem.clone().acquire_owned().await;
-        match blocking(move || c.try_adopt(&n)).await {
+        match blocking(move || {
+            let adopted = c.try_adopt(&n)?;
+            if let Some((rec, _)) = &adopted {
+                if let Err(e) = c.net_adopt(&n, rec.pid) {
+                    // Without its network the sandbox is useless: start it afresh.
+                    tracing::error!("tenant {n}: {e}: restarting the adopted sandbox");
+                    c.oci.delete_force(&rec.container_id)?;
+                    c.net_stop(&n);
+                    c.forget(&n);
+                    return Ok(None);
+                }
+            }
+            Ok(adopted)
+        })
+        .await
+        {
             Ok(Some((rec, fd))) => match watch(fd) {
                 Ok(fd) => {
                     tracing::info!("tenant {name}: re-adopted running gateway pid {}", rec.pid);
@@ -828,13 +974,16 @@ async fn tenant_task(
                     let c = ctx.clone();
                     let n = name.clone();
                     if let Err(e) = blocking(move || {
-                        c.oci.delete_force(&n.container_id())?;
+                        let r = c.oci.delete_force(&n.container_id());
+                        c.net_stop(&n);
+                        r?;
                         c.forget(&n);
                         Ok(())
                     }).await {
                         tracing::error!("tenant {name}: delete after exit: {e}");
                     }
                     let d = backoff.on_exit(ran);
+                    tracing::info!("tenant {name}: next start in {:?}{}", d.delay, if d.crash_loop { " (crash loop)" } else { "" });
                     unplanned = true;
                     next_start = Instant::now() + d.delay;
                     set(&status, |s| {
