@@ -1,62 +1,99 @@
 #!/bin/bash
-# benches/run.sh [--quick]: the benchmark suite (issue 7), host part. One command:
-#   bash benches/run.sh            # 200 runs per figure
-#   bash benches/run.sh --quick    # 30 runs per figure
-# Writes benches/results/RESULTS.md (p50/p90/p99, stddev, ratios, machine, load) and
-# benches/results/start.svg (chart drawn by benches/report.py). Never fails on a number.
+# benches/run.sh [--quick]: the benchmark suite (issue 7). One command:
+#   bash benches/run.sh            # host: 200 runs, 100/500/1000 tenants; VM: 20 runs, 100 tenants (~25 min)
+#   bash benches/run.sh --quick    # host: 30 runs, 100 tenants; VM: 5 runs, 10 tenants (~8 min)
+# Writes benches/results/RESULTS.md (p50/p90/p99, stddev, ratios, machine, load),
+# benches/results/start.svg (host) and benches/results/vm.svg (VM) drawn by benches/report.py.
+# Never fails on a number; a part that cannot run is reported as such in RESULTS.md.
 #
-# Start latency, same /bin/true busybox bundle, same hyperfine session:
-#   reevec run | reevec create+start+delete | crun run | crun create+start+delete | floor
-# floor = benches/floor/floor.c: clone with the bundle's namespaces + pivot_root + exec, no runtime.
-# crun refuses hybrid-cgroup hosts: everything runs inside `unshare -m` with an empty ro tmpfs
-# over /sys/fs/cgroup (no cgroup is created by anybody). runc has no cgroup-less mode: VM only.
-set -euo pipefail
-RUNS=200
-[ "${1:-}" = "--quick" ] && RUNS=30
+# 1. Host, same /bin/true busybox bundle, same hyperfine session:
+#    reevec run | reevec create+start+delete | crun run | crun create+start+delete | floor, and
+#    delete -f of a running sandbox. floor = benches/floor/floor.c: clone with the bundle's
+#    namespaces + pivot_root + exec, no runtime. crun refuses hybrid-cgroup hosts: everything runs
+#    inside `unshare -m` with an empty ro tmpfs over /sys/fs/cgroup (no cgroup is created by
+#    anybody). runc has no cgroup-less mode: VM only.
+# 2. Test VM (tests/vm/run.sh: qemu TCG, 1 vCPU, pure cgroup v2), benches/vm/start.sh: the same
+#    bundle with cgroup limits for floor (+cgroup), reevec, crun and runc: run, create+start+delete,
+#    delete -f of a running sandbox, memory charged to the sandbox cgroup per runtime.
+# 3. Test VM, benches/vm/density.sh: reeved with 100/500/1000 tenants: time to all running,
+#    reeved RSS, memory.current per tenant cgroup, SIGTERM teardown.
+# 4. Seccomp: the seccomp bench program of runtime/benches (when present), its output verbatim.
+#
+# Knobs: BENCH_PARTS (default "host vm density seccomp"), BENCH_VM_RUNS, BENCH_LEVELS,
+# BENCH_VM_LEVELS, BENCH_BUDGET / BENCH_VM_BUDGET (seconds per density level on the host / in the
+# VM), REEVEC/REEVED (prebuilt binaries).
+set -uo pipefail
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+# density levels: on the host (real CPU, no limits) and in the VM (TCG: ~1-5 s per tenant, so
+# only what fits; a level that misses BUDGET seconds is reported with how many were running)
+if [ $QUICK = 1 ]; then RUNS=30 VMRUNS=5 LEVELS="100" VMLEVELS="10" BUDGET=120 VMBUDGET=300
+else RUNS=200 VMRUNS=20 LEVELS="100 500 1000" VMLEVELS="100" BUDGET=300 VMBUDGET=900; fi
+VMRUNS=${BENCH_VM_RUNS:-$VMRUNS}
+LEVELS=${BENCH_LEVELS:-$LEVELS}
+VMLEVELS=${BENCH_VM_LEVELS:-$VMLEVELS}
+BUDGET=${BENCH_BUDGET:-$BUDGET}
+VMBUDGET=${BENCH_VM_BUDGET:-$VMBUDGET}
+PARTS=${BENCH_PARTS:-host vm density seccomp}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-if [ -z "${REEVEC:-}" ]; then
-  echo "==> building reevec (release)" >&2
-  (cd "$REPO" && cargo build --release -q -p reeve-runtime)
-  REEVEC=$TARGET/release/reevec
+T_START=$(date +%s)
+step() { echo "==> [$(( $(date +%s) - T_START ))s] $*" >&2; }
+has() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+if [ -z "${REEVEC:-}" ] || [ -z "${REEVED:-}" ]; then
+  step "building reevec and reeved (release)"
+  (cd "$REPO" && cargo build --release -q -p reeve-runtime -p reeve-supervisor) || { echo "build failed" >&2; exit 2; }
+  REEVEC=$TARGET/release/reevec REEVED=$TARGET/release/reeved
 fi
 for t in hyperfine crun gcc python3 strace; do
   command -v $t >/dev/null || { echo "missing $t (apt-get install $t)" >&2; exit 2; }
 done
 W=$(mktemp -d -t reeve-bench.XXXXXX)
 trap 'rm -rf "$W"' EXIT
-gcc -O2 -o "$W/floor" "$HERE/floor/floor.c"
+chmod 755 "$W"   # the sandboxes of reeved run as their tenant uid range: the rootfs must be reachable
+gcc -O2 -o "$W/floor" "$HERE/floor/floor.c" || exit 2
+gcc -O2 -o "$W/now" "$HERE/vm/now.c" || exit 2
+gcc -Os -static -o "$W/gw" "$HERE/vm/gateway.c" || exit 2
 B=$W/bundle
 mkdir -p "$B/rootfs"/{bin,proc,dev,sys,tmp,etc}
 cp /bin/busybox "$B/rootfs/bin/busybox"
 ln -s busybox "$B/rootfs/bin/true"
+ln -s busybox "$B/rootfs/bin/sleep"
 "$REEVEC" spec --bundle "$B"
-python3 - "$B/config.json" <<'PY'
+# host bundles (no cgroup mount, no resources) and VM bundles (cgroup limits), from one spec
+mkdir -p "$W/bundle2" "$W/vmb/bundle" "$W/vmb/bundle2"
+ln -s "$B/rootfs" "$W/bundle2/rootfs"
+python3 - "$B/config.json" "$W" <<'PY'
 import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
+src, w = sys.argv[1:3]
+c = json.load(open(src))
 c["ociVersion"] = "1.0.2"          # crun 1.8.1 refuses newer versions
 c["process"]["args"] = ["/bin/true"]
 c["process"]["terminal"] = False
+vm = json.loads(json.dumps(c))
 c["mounts"] = [m for m in c["mounts"] if m["destination"] != "/sys/fs/cgroup"]
-json.dump(c, open(p, "w"))
-PY
-# a second bundle whose process stays up, for the teardown figure
-B2=$W/bundle2
-mkdir -p "$B2"
-ln -s "$B/rootfs" "$B2/rootfs"
-python3 - "$B/config.json" "$B2/config.json" <<'PY2'
-import json, sys
-c = json.load(open(sys.argv[1]))
+c["linux"].pop("resources", None)
+json.dump(c, open(src, "w"))
 c["process"]["args"] = ["/bin/sleep", "1000"]
-json.dump(c, open(sys.argv[2], "w"))
-PY2
-ln -s busybox "$B/rootfs/bin/sleep"
+json.dump(c, open(w + "/bundle2/config.json", "w"))
+# the VM bundle: same spec, with limits and an explicit cgroup (compact: start.sh seds cgroupsPath)
+vm["linux"]["resources"] = dict(vm["linux"].get("resources") or {},
+                                memory={"limit": 64 << 20}, pids={"limit": 64},
+                                cpu={"quota": 50000, "period": 100000})
+vm["linux"]["cgroupsPath"] = "/bench/start"
+json.dump(vm, open(w + "/vmb/bundle/config.json", "w"), separators=(",", ":"))
+vm["process"]["args"] = ["/bin/sleep", "100000"]
+json.dump(vm, open(w + "/vmb/bundle2/config.json", "w"), separators=(",", ":"))
+PY
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-R="$REEVEC --root $W/rr"
-C="crun --cgroup-manager=disabled --root $W/cr"
-cat > "$W/bench.sh" <<SH
+
+if has host; then
+  R="$REEVEC --root $W/rr"
+  C="crun --cgroup-manager=disabled --root $W/cr"
+  B2=$W/bundle2
+  cat > "$W/bench.sh" <<SH
 set -e
 mount -t tmpfs -o ro tmpfs /sys/fs/cgroup
 cd "$B"
@@ -75,8 +112,75 @@ hyperfine -N --runs $RUNS --export-json "$W/td.json" \\
 # where reevec's start time goes: relative timestamps of every syscall, all processes
 strace -f -tt -T -o "$W/strace.txt" $R run --bundle $B b5 >/dev/null 2>&1 || true
 SH
-echo "==> hyperfine, $RUNS runs each" >&2
-unshare -m --propagation private bash "$W/bench.sh"
+  step "host: start latency, create+start+delete, delete -f; hyperfine, $RUNS runs each"
+  unshare -m --propagation private bash "$W/bench.sh" || echo "host part failed (see above)" >&2
+fi
+
+# split "@@FILE name@@ ... @@END@@" blocks of $W/LOG.out into $W/name; show the rest
+split_out() { # LOG
+  local log=$1
+  awk -v dir="$W" '/^@@FILE .*@@$/ { f = dir "/" substr($2, 1, length($2) - 2); printf "" > f; next }
+    /^@@END@@$/ { close(f); f = ""; next }
+    f != "" { print >> f; next }
+    { print }' "$W/$log.out" > "$W/$log.progress"
+  sed 's/^/    /' "$W/$log.progress" >&2
+}
+
+# run a guest script in the test VM
+vm_run() { # LOGNAME VM_MEM VM_TIMEOUT VM_FILES SCRIPT ARGS...
+  local log=$1 mem=$2 to=$3 files=$4
+  shift 4
+  VM_MEM=$mem VM_TIMEOUT=$to VM_FILES=$files VM_NO_CARGO_SIBLINGS=1 \
+    bash "$REPO/tests/vm/run.sh" "$@" > "$W/$log.out" 2> "$W/$log.err"
+  local rc=$?
+  split_out "$log"
+  tail -1 "$W/$log.err" | sed 's/^/    /' >&2
+  [ $rc = 0 ] || { echo "    VM part $log: exit $rc" >&2; tail -20 "$W/$log.err" | sed 's/^/    /' >&2; }
+  echo "$rc" > "$W/$log.rc"
+}
+
+if has density; then
+  step "host: reeved density without limits, levels $LEVELS (budget ${BUDGET}s each)"
+  # in `unshare -m` with a ro tmpfs over /sys/fs/cgroup: reeved sees no cgroup2, runs its
+  # no-limits mode, and no cgroup is created on this hybrid host
+  unshare -m --propagation private sh -c 'mount -t tmpfs -o ro tmpfs /sys/fs/cgroup && exec sh "$@"' density \
+    "$HERE/vm/density.sh" "$LEVELS" "$BUDGET" "$REEVED" "$W/gw" "$W/now" "$B/rootfs" > "$W/host-density.out" 2>&1
+  split_out host-density
+fi
+if has seccomp; then
+  if [ -f "$REPO/runtime/benches/seccomp.rs" ]; then
+    SQ=""; [ $QUICK = 1 ] && SQ=--quick
+    step "seccomp: building the bench program"
+    (cd "$REPO" && cargo bench -q --no-run -p reeve-runtime --bench seccomp) 2>&1 | tail -3 >&2
+    step "seccomp: cargo bench -p reeve-runtime --bench seccomp -- --json ... $SQ"
+    (cd "$REPO" && cargo bench -q -p reeve-runtime --bench seccomp -- --json "$W/seccomp-seccomp.json" $SQ) \
+      > "$W/seccomp-seccomp.txt" 2> "$W/seccomp-seccomp.err" \
+      || { echo "    seccomp bench failed:" >&2; tail -5 "$W/seccomp-seccomp.err" >&2; }
+    sed 's/^/    /' "$W/seccomp-seccomp.txt" >&2
+  else
+    step "seccomp: no runtime/benches/seccomp.rs, skipped"
+  fi
+fi
+
+# the two VM parts run side by side (each qemu TCG vCPU is one host thread): ~12 min instead of
+# ~22. Within-VM ratios stay comparable (every runtime shares the same contention); say so.
+if has density; then
+  step "VM: reeved density with cgroup limits, levels $VMLEVELS (budget ${VMBUDGET}s each); TCG, takes minutes"
+  vm_run vm-density 4G $((300 + VMBUDGET * 2)) \
+    "$REEVEC $REEVED $W/gw $W/now" \
+    "$HERE/vm/density.sh" "$VMLEVELS" "$VMBUDGET" "$REEVED" "$W/gw" "$W/now" /var/lib/reeve-vm/rootfs
+fi &
+DENS_JOB=$!
+if has vm; then
+  step "VM: start latency with cgroup limits (floor, reevec, crun, runc), $VMRUNS runs each; TCG, takes minutes"
+  vm_run vm-start 2G $((600 + VMRUNS * 40)) \
+    "$REEVEC $W/floor /usr/bin/hyperfine $(command -v strace) $W/vmb:/bench-bundles" \
+    "$HERE/vm/start.sh" "$VMRUNS" "$REEVEC" "$W/floor" /bench-bundles
+fi
+wait $DENS_JOB
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 "$HERE/report.py" "$W" "$HERE/results" "$RUNS" "$LOAD_BEFORE" "$LOAD_AFTER" "$REEVEC"
+step "report"
+python3 "$HERE/report.py" "$W" "$HERE/results" "$RUNS" "$VMRUNS" "$LOAD_BEFORE" "$LOAD_AFTER" "$REEVEC" "$QUICK" \
+  || { echo "report.py failed" >&2; exit 1; }
 cat "$HERE/results/RESULTS.md"
+step "done"

@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-/// How long one runtime verb may take.
-pub const VERB_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one runtime verb may take before the runtime is deemed hung and killed. Generous:
+/// on a loaded machine (many tenants starting at once, or a slow VM) a healthy `runc create`
+/// can take tens of seconds, and killing it only makes the next attempt start from scratch
+/// under the same load.
+pub const VERB_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Errors of driving the runtime.
 #[derive(Debug, thiserror::Error)]

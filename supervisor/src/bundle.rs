@@ -5,7 +5,8 @@
 //! a new user namespace mapping container ids 0..size to the tenant's host range (setgroups is
 //! denied by the runtime for such a namespace), the tenant's data at `/data` (read-write), the
 //! gateway runtime at `/opt/gateway` and Layer 1 at `/etc/reeve/layer1` (both read-only), a
-//! read-only root, a private `/tmp`, and the limits in `linux.resources`.
+//! read-only root, a private `/tmp`, umask 077 for the gateway, and the limits in
+//! `linux.resources`.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub const MOUNT_POINTS: &[&str] = &[
     "opt/gateway",
     "etc/reeve/layer1",
 ];
+/// The gateway's umask: nothing it creates is readable by other uids.
+pub const UMASK: u32 = 0o077;
 /// CPU period of `cpu.max`.
 pub const CPU_PERIOD: u64 = 100_000;
 /// Annotation naming the tenant.
@@ -131,6 +134,9 @@ pub fn spec(i: &Inputs) -> Result<Value, BundleError> {
     s["process"]["args"] = json!(i.command);
     s["process"]["env"] = json!(env);
     s["process"]["cwd"] = json!(DATA);
+    // Files the gateway makes are private to its range: a hard link to one of them planted in
+    // another tenant's directory (by anyone able to reach both) still meets "no access".
+    s["process"]["user"]["umask"] = json!(UMASK);
     s["hostname"] = json!(i.tenant.as_str());
     s["root"] = json!({ "path": i.root.path(), "readonly": true });
     s["annotations"] = json!({ TENANT_ANNOTATION: i.tenant.as_str() });
@@ -328,6 +334,8 @@ mod tests {
             json!({"path": "/run/reeve/rootfs", "readonly": true})
         );
         assert_eq!(s["process"]["noNewPrivileges"], true);
+        assert_eq!(s["process"]["user"]["umask"], 0o077);
+        assert_eq!(plan.process.umask, Some(0o077));
         assert_eq!(
             s["process"]["capabilities"]["bounding"],
             json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
