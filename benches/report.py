@@ -361,6 +361,18 @@ if seccomp:
 else:
     md += ["Not measured in this run: no seccomp bench program under runtime/benches/."]
 
+# ---- engine (in process)
+md += ["", "## 5. The engine in process (reeve_runtime, no CLI exec) against the floor", ""]
+engine = read("engine.txt")
+if engine:
+    md += ["Output of `cargo bench -p reeve-runtime --bench engine` (verbatim): create, start, wait and",
+           "delete through the library, as an embedding supervisor would, without the sealed re-exec of",
+           "the CLI; the C floor runs in the same loop.", "", "```"]
+    md += [l for l in engine.rstrip().splitlines() if not l.startswith("JSON written")]
+    md += ["```", ""]
+else:
+    md += ["Not measured in this run."]
+
 if host_start:
     md += ["", "## Where reevec's start time goes on the host (one `reevec run` under `strace -f -tt -T`)", ""]
     md += strace_breakdown(W("strace.txt"))

@@ -18,8 +18,10 @@
 # 3. Test VM, benches/vm/density.sh: reeved with 100/500/1000 tenants: time to all running,
 #    reeved RSS, memory.current per tenant cgroup, SIGTERM teardown.
 # 4. Seccomp: the seccomp bench program of runtime/benches (when present), its output verbatim.
+# 5. Engine: runtime/benches/engine.rs, the library's create/start/delete in process against the
+#    floor, with a per-step table (host, no cgroups).
 #
-# Knobs: BENCH_PARTS (default "host vm density seccomp"), BENCH_VM_RUNS, BENCH_LEVELS,
+# Knobs: BENCH_PARTS (default "host vm density seccomp engine"), BENCH_VM_RUNS, BENCH_LEVELS,
 # BENCH_VM_LEVELS, BENCH_BUDGET / BENCH_VM_BUDGET (seconds per density level on the host / in the
 # VM), REEVEC/REEVED (prebuilt binaries).
 set -uo pipefail
@@ -34,7 +36,7 @@ LEVELS=${BENCH_LEVELS:-$LEVELS}
 VMLEVELS=${BENCH_VM_LEVELS:-$VMLEVELS}
 BUDGET=${BENCH_BUDGET:-$BUDGET}
 VMBUDGET=${BENCH_VM_BUDGET:-$VMBUDGET}
-PARTS=${BENCH_PARTS:-host vm density seccomp}
+PARTS=${BENCH_PARTS:-host vm density seccomp engine}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
@@ -160,6 +162,15 @@ if has seccomp; then
   else
     step "seccomp: no runtime/benches/seccomp.rs, skipped"
   fi
+fi
+
+if has engine; then
+  ER=200; [ $QUICK = 1 ] && ER=30
+  step "engine: cargo bench -p reeve-runtime --bench engine -- --runs $ER"
+  (cd "$REPO" && cargo bench -q -p reeve-runtime --bench engine -- --runs "$ER" --json "$W/engine.json") \
+    > "$W/engine.txt" 2> "$W/engine.err" \
+    || { echo "    engine bench failed:" >&2; tail -5 "$W/engine.err" >&2; }
+  sed 's/^/    /' "$W/engine.txt" >&2
 fi
 
 # the two VM parts run side by side (each qemu TCG vCPU is one host thread): ~12 min instead of
