@@ -9,12 +9,18 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// Errors of sealing the runtime binary.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    #[error("open /proc/self/exe: {0}")]
-    Open(std::io::Error),
+    #[error("open {path}: {source}")]
+    Open {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("memfd_create(reevec): {0}")]
     Memfd(nix::errno::Errno),
-    #[error("copy /proc/self/exe into memfd: {0}")]
-    Copy(nix::errno::Errno),
+    #[error("copy {path} into memfd: {errno}")]
+    Copy {
+        path: std::path::PathBuf,
+        errno: nix::errno::Errno,
+    },
     #[error("fcntl(F_ADD_SEALS) on memfd: {0}")]
     Seal(nix::errno::Errno),
     #[error("execveat(memfd, AT_EMPTY_PATH): {0}")]
@@ -23,11 +29,16 @@ pub enum SealError {
     Nul,
 }
 
+const SELF_EXE: &str = "/proc/self/exe";
+
 const SEALS: i32 = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
 /// Whether the running binary is already a sealed memfd.
 pub fn is_sealed() -> Result<bool, SealError> {
-    let f = std::fs::File::open("/proc/self/exe").map_err(SealError::Open)?;
+    let f = std::fs::File::open(SELF_EXE).map_err(|source| SealError::Open {
+        path: SELF_EXE.into(),
+        source,
+    })?;
     // SAFETY: fcntl on an fd we own.
     let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
     Ok(seals >= 0 && seals & SEALS == SEALS)
@@ -56,14 +67,21 @@ fn add_seals(memfd: &OwnedFd) -> Result<(), SealError> {
     }
 }
 
-/// Re-execute from a sealed memfd copy unless already running from one. Returns only when the
-/// binary is sealed (the re-executed process starts `main` again with the same arguments).
-pub fn ensure_sealed() -> Result<(), SealError> {
-    if is_sealed()? {
-        return Ok(());
-    }
-    let exe = std::fs::File::open("/proc/self/exe").map_err(SealError::Open)?;
-    let len = exe.metadata().map_err(SealError::Open)?.len() as usize;
+/// A sealed (immutable, close-on-exec) memfd copy of the executable at `path`. Executing it
+/// gives a process whose `/proc/<pid>/exe` can never be written. `reeved` keeps one copy of
+/// `reevec` for all its runtime calls, so each call skips the copy and re-exec of its own.
+pub fn sealed_copy(path: &std::path::Path) -> Result<OwnedFd, SealError> {
+    let exe = std::fs::File::open(path).map_err(|source| SealError::Open {
+        path: path.into(),
+        source,
+    })?;
+    let len = exe
+        .metadata()
+        .map_err(|source| SealError::Open {
+            path: path.into(),
+            source,
+        })?
+        .len() as usize;
     // SAFETY: memfd_create with a valid NUL-terminated name.
     let fd = unsafe {
         libc::memfd_create(
@@ -92,7 +110,10 @@ pub fn ensure_sealed() -> Result<(), SealError> {
             if e == nix::errno::Errno::EINTR {
                 continue;
             }
-            return Err(SealError::Copy(e));
+            return Err(SealError::Copy {
+                path: path.into(),
+                errno: e,
+            });
         }
         if n == 0 {
             break;
@@ -100,6 +121,16 @@ pub fn ensure_sealed() -> Result<(), SealError> {
         left -= n as usize;
     }
     add_seals(&memfd)?;
+    Ok(memfd)
+}
+
+/// Re-execute from a sealed memfd copy unless already running from one. Returns only when the
+/// binary is sealed (the re-executed process starts `main` again with the same arguments).
+pub fn ensure_sealed() -> Result<(), SealError> {
+    if is_sealed()? {
+        return Ok(());
+    }
+    let memfd = sealed_copy(std::path::Path::new(SELF_EXE))?;
     let to_c = |s: std::ffi::OsString| {
         use std::os::unix::ffi::OsStringExt;
         CString::new(s.into_vec()).map_err(|_| SealError::Nul)
