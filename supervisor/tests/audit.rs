@@ -6,14 +6,14 @@
 //! Build first: `cargo build -p reeve-runtime -p reeve-supervisor` (reeved finds reevec next to
 //! itself); the probe is built here with `tests/probe/build.sh` (gcc).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const REEVED: &str = env!("CARGO_BIN_EXE_reeved");
+mod common;
+use common::REEVED;
 
 const GATEWAY: &str = "#!/bin/sh\ntrap 'exit 0' TERM\nwhile :; do sleep 1 & wait $!; done\n";
 
@@ -26,11 +26,6 @@ const NO_CONTEXT: &[&str] = &[
     "--host-addr",
     "--host-iface",
 ];
-
-fn mkdir(p: &Path) {
-    std::fs::create_dir_all(p).unwrap();
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 struct Reeved {
     child: Child,
@@ -85,12 +80,16 @@ fn audit_of_a_live_tenant_finds_every_check_blocked() {
         "{} is missing: cargo build -p reeve-runtime -p reeve-supervisor",
         reevec.display()
     );
-    let tmp = tempfile::Builder::new()
-        .prefix("reeved-audit.")
-        .tempdir()
-        .unwrap();
-    let top = tmp.path();
-    std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let common::Layout {
+        tmp: _tmp,
+        top,
+        rootfs,
+        gateway: gw,
+        layer1: l1,
+        data,
+        state,
+        config,
+    } = common::layout("reeved-audit.", &["sh", "sleep"], GATEWAY);
     let probe = top.join("reeve-probe");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/probe/build.sh");
     match Command::new("sh").arg(&script).arg(&probe).output() {
@@ -100,21 +99,7 @@ fn audit_of_a_live_tenant_finds_every_check_blocked() {
             return;
         }
     }
-    let rootfs = top.join("rootfs");
-    mkdir(&rootfs.join("bin"));
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for a in ["sh", "sleep"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-    }
-    let gw = top.join("gateway");
-    mkdir(&gw);
-    std::fs::write(gw.join("gw.sh"), GATEWAY).unwrap();
-    let l1 = top.join("layer1");
-    mkdir(&l1);
     std::fs::write(l1.join("defaults.json"), "{}").unwrap();
-    let data = top.join("data");
-    let state = top.join("state");
-    let config = top.join("reeved.toml");
     std::fs::write(
         &config,
         format!(

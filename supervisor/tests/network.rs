@@ -11,14 +11,15 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const REEVED: &str = env!("CARGO_BIN_EXE_reeved");
+mod common;
+use common::{is_root, mkdir, test_processes, REEVED};
+
 const CADDY: &str = "/usr/bin/caddy";
 const BRIDGE: &str = "rvt0";
 const SERVICE: &str = "10.91.0.1:9000";
@@ -33,10 +34,6 @@ httpd -p 8080 -h /tmp/www
 echo "httpd up $REEVE_TENANT"
 while :; do sleep 1 & wait $!; done
 "#;
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
 
 macro_rules! require_root {
     () => {
@@ -56,11 +53,6 @@ fn run(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&o.stderr)
     );
     o
-}
-
-fn mkdir(p: &Path) {
-    std::fs::create_dir_all(p).unwrap();
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// A host-side network namespace made by the test, deleted on drop.
@@ -185,29 +177,8 @@ impl Drop for Env {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for pid in test_processes(&self.test_id) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        common::sigkill_all(test_processes(&self.test_id));
     }
-}
-
-fn test_processes(test_id: &str) -> Vec<i32> {
-    let needle = format!("REEVE_TEST_ID={test_id}");
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(env) = std::fs::read(e.path().join("environ")) {
-            if env.split(|&b| b == 0).any(|v| v == needle.as_bytes()) {
-                out.push(pid);
-            }
-        }
-    }
-    out
 }
 
 impl Env {
@@ -224,28 +195,21 @@ impl Env {
                 "{tool} is missing (apt-get install nftables iproute2 util-linux caddy)"
             );
         }
-        let tmp = tempfile::Builder::new()
-            .prefix("reeved-net-test.")
-            .tempdir()
-            .unwrap();
-        let top = tmp.path().to_path_buf();
-        std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o711)).unwrap();
-        let rootfs = top.join("rootfs");
-        mkdir(&rootfs.join("bin"));
-        mkdir(&rootfs.join("tmp"));
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-        for a in ["sh", "echo", "sleep", "mkdir", "httpd"] {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-        }
-        let gw = top.join("gateway");
-        mkdir(&gw);
-        std::fs::write(gw.join("gw.sh"), GATEWAY).unwrap();
-        let l1 = top.join("layer1");
-        mkdir(&l1);
+        let common::Layout {
+            tmp,
+            top,
+            rootfs,
+            gateway: gw,
+            layer1: l1,
+            data,
+            state,
+            config,
+        } = common::layout(
+            "reeved-net-test.",
+            &["sh", "echo", "sleep", "mkdir", "httpd"],
+            GATEWAY,
+        );
         let test_id = format!("n{}-{tag}", std::process::id());
-        let data = top.join("data");
-        let state = top.join("state");
-        let config = top.join("reeved.toml");
         std::fs::write(
             &config,
             format!(
@@ -303,12 +267,7 @@ caddy_http_port = {CADDY_PORT}
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(REEVED)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .unwrap()
+        common::reeved(&self.config, args)
     }
 
     fn cli_json(&self, args: &[&str]) -> Value {
@@ -379,12 +338,8 @@ caddy_http_port = {CADDY_PORT}
     }
 
     fn wait_for(&self, what: &str, secs: u64, mut f: impl FnMut(&Env) -> bool) {
-        let end = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < end {
-            if f(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if common::poll(secs, || f(self)) {
+            return;
         }
         panic!(
             "timed out waiting for {what}; status: {:?}\nreeved logs:\n{}",

@@ -11,11 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const REEVED: &str = env!("CARGO_BIN_EXE_reeved");
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
+mod common;
+use common::{is_root, layout, REEVED};
 
 macro_rules! require_root {
     () => {
@@ -72,54 +69,36 @@ struct Env {
     test_id: String,
 }
 
-fn mkdir(p: &Path) {
-    std::fs::create_dir_all(p).unwrap();
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 /// A failed assertion must not leave gateways behind (after a kill -9 of reeved nobody else
 /// would stop them): SIGKILL every sandbox init of this test (which ends its pid namespace).
 impl Drop for Env {
     fn drop(&mut self) {
-        for pids in self.gateways().values() {
-            for pid in pids {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(*pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
+        common::sigkill_all(self.gateways().into_values().flatten());
     }
 }
 
 impl Env {
     fn new(tenants: &[&str]) -> Env {
-        let tmp = tempfile::Builder::new()
-            .prefix("reeved-test.")
-            .tempdir()
-            .unwrap();
-        let top = tmp.path().to_path_buf();
-        std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o711)).unwrap();
-        let rootfs = top.join("rootfs");
-        mkdir(&rootfs.join("bin"));
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-        for a in ["sh", "cat", "echo", "sleep", "touch", "id", "grep", "ls"] {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-        }
-        let gw = top.join("gateway");
-        mkdir(&gw);
-        std::fs::write(gw.join("gw.sh"), GATEWAY).unwrap();
-        let l1 = top.join("layer1");
-        mkdir(&l1);
+        let common::Layout {
+            tmp,
+            top,
+            rootfs,
+            gateway: gw,
+            layer1: l1,
+            data,
+            state,
+            config,
+        } = layout(
+            "reeved-test.",
+            &["sh", "cat", "echo", "sleep", "touch", "id", "grep", "ls"],
+            GATEWAY,
+        );
         std::fs::write(l1.join("defaults.json"), "{\"layer\":1}").unwrap();
         let test_id = format!(
             "t{}-{}",
             std::process::id(),
             top.file_name().unwrap().to_string_lossy()
         );
-        let data = top.join("data");
-        let state = top.join("state");
-        let config = top.join("reeved.toml");
         std::fs::write(
             &config,
             format!(
@@ -166,12 +145,7 @@ stop_grace_ms = 3000
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(REEVED)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .unwrap()
+        common::reeved(&self.config, args)
     }
 
     fn cli_ok(&self, args: &[&str]) -> String {
@@ -246,12 +220,8 @@ stop_grace_ms = 3000
     }
 
     fn wait_for(&self, what: &str, secs: u64, mut f: impl FnMut(&Env) -> bool) {
-        let end = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < end {
-            if f(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if common::poll(secs, || f(self)) {
+            return;
         }
         panic!(
             "timed out waiting for {what}; status: {:#?}\nreeved logs:\n{}",
@@ -281,54 +251,7 @@ stop_grace_ms = 3000
 
     /// Live gateway processes of this test (sh running gw.sh), per tenant.
     fn gateways(&self) -> BTreeMap<String, Vec<i32>> {
-        let mut out: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
-                continue;
-            };
-            if cmd != b"/bin/sh\0/opt/gateway/gw.sh\0" {
-                continue;
-            }
-            let Ok(env) = std::fs::read(e.path().join("environ")) else {
-                continue;
-            };
-            let vars: Vec<String> = env
-                .split(|&b| b == 0)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .collect();
-            if !vars.contains(&format!("REEVE_TEST_ID={}", self.test_id)) {
-                continue;
-            }
-            // Only the sandbox's init: the script's own short-lived subshells (command
-            // substitutions) share its command line but are not pid 1 of the namespace.
-            let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
-                continue;
-            };
-            let is_ns_init = status
-                .lines()
-                .find(|l| l.starts_with("NSpid:"))
-                .and_then(|l| l.split_whitespace().last())
-                == Some("1");
-            if !is_ns_init {
-                continue;
-            }
-            if let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) {
-                if stat
-                    .rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('Z'))
-                {
-                    continue;
-                }
-            }
-            if let Some(t) = vars.iter().find_map(|v| v.strip_prefix("REEVE_TENANT=")) {
-                out.entry(t.to_string()).or_default().push(pid);
-            }
-        }
-        out
+        common::sandbox_inits(&self.test_id)
     }
 
     fn oci_list(&self) -> Vec<Value> {

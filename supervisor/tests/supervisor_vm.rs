@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-const REEVED: &str = env!("CARGO_BIN_EXE_reeved");
+mod common;
+use common::REEVED;
 const TENANTS: [&str; 3] = ["alpha", "beta", "gamma"];
 const CGROOT: &str = "/sys/fs/cgroup";
 
@@ -70,11 +71,6 @@ fn in_vm() -> bool {
     false
 }
 
-fn mkdir(p: &Path) {
-    std::fs::create_dir_all(p).unwrap();
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 fn kill(pid: i64, sig: Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
 }
@@ -101,39 +97,26 @@ struct Env {
 /// A failed assertion must not leave sandboxes behind for the next test in the same VM.
 impl Drop for Env {
     fn drop(&mut self) {
-        for pids in self.gateways().values() {
-            for pid in pids {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(*pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
+        common::sigkill_all(self.gateways().into_values().flatten());
     }
 }
 
 impl Env {
     fn new(runtime: Option<&str>) -> Env {
-        let tmp = tempfile::Builder::new()
-            .prefix("reeved-vm.")
-            .tempdir()
-            .unwrap();
-        let top = tmp.path().to_path_buf();
-        std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o711)).unwrap();
-        let rootfs = top.join("rootfs");
-        mkdir(&rootfs.join("bin"));
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-        for a in ["sh", "sleep", "cat", "ls", "touch", "id"] {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-        }
-        let gw = top.join("gateway");
-        mkdir(&gw);
-        std::fs::write(gw.join("gw.sh"), GW).unwrap();
-        let l1 = top.join("layer1");
-        mkdir(&l1);
-        let data = top.join("data");
-        let state = top.join("state");
-        let config = top.join("reeved.toml");
+        let common::Layout {
+            tmp,
+            top,
+            rootfs,
+            gateway: gw,
+            layer1: l1,
+            data,
+            state,
+            config,
+        } = common::layout(
+            "reeved-vm.",
+            &["sh", "sleep", "cat", "ls", "touch", "id"],
+            GW,
+        );
         let test_id = format!("vm{}-{}", std::process::id(), runtime.is_some());
         let rt = runtime
             .map(|r| format!("runtime = \"{r}\"\n"))
@@ -195,12 +178,7 @@ stop_grace_ms = 5000
     }
 
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(REEVED)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .unwrap()
+        common::reeved(&self.config, args)
     }
 
     fn spawn(&self, tag: &str) -> Child {
@@ -289,12 +267,8 @@ stop_grace_ms = 5000
     }
 
     fn wait_for(&self, what: &str, secs: u64, mut f: impl FnMut(&Env) -> bool) {
-        let end = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < end {
-            if f(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        if common::poll(secs, || f(self)) {
+            return;
         }
         panic!(
             "timed out waiting for {what}; status {:?}\n{}",
@@ -305,43 +279,7 @@ stop_grace_ms = 5000
 
     /// Live sandbox inits of this test (pid 1 of their namespace running gw.sh), per tenant.
     fn gateways(&self) -> BTreeMap<String, Vec<i32>> {
-        let mut out: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            if std::fs::read(e.path().join("cmdline")).ok().as_deref()
-                != Some(b"/bin/sh\0/opt/gateway/gw.sh\0")
-            {
-                continue;
-            }
-            let Ok(env) = std::fs::read(e.path().join("environ")) else {
-                continue;
-            };
-            let vars: Vec<String> = env
-                .split(|&b| b == 0)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .collect();
-            if !vars.contains(&format!("REEVE_TEST_ID={}", self.test_id)) {
-                continue;
-            }
-            let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
-            let ns_init = status
-                .lines()
-                .find(|l| l.starts_with("NSpid:"))
-                .and_then(|l| l.split_whitespace().last())
-                == Some("1");
-            let zombie = status
-                .lines()
-                .any(|l| l.starts_with("State:") && l.contains('Z'));
-            if !ns_init || zombie {
-                continue;
-            }
-            if let Some(t) = vars.iter().find_map(|v| v.strip_prefix("REEVE_TENANT=")) {
-                out.entry(t.to_string()).or_default().push(pid);
-            }
-        }
-        out
+        common::sandbox_inits(&self.test_id)
     }
 
     /// The runtime's containers under reeved's runtime root: id → (status, pid).
