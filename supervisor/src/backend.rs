@@ -206,6 +206,10 @@ impl Oci {
         c.args(&self.global);
         c.arg(verb);
         c.stdin(Stdio::null());
+        // A process group of its own: a Ctrl-C on the terminal (or `timeout`) signals reeved's
+        // whole group, and a runtime call caught by it would die half-way (a `kill` never sent,
+        // a `create` torn down). reeved itself turns that signal into an orderly stop.
+        c.process_group(0);
         c
     }
 
@@ -434,6 +438,17 @@ mod tests {
         assert!(out.starts_with("sealed "), "{out}");
         assert!(out.contains("state"), "{out}");
         assert_eq!(sealed_program(Path::new("/usr/sbin/runc")), None);
+    }
+
+    #[test]
+    fn runtime_calls_run_in_a_process_group_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let oci = fake(
+            dir.path(),
+            r#"[ "$(cut -d' ' -f5 /proc/$$/stat)" = "$$" ] && echo own-group || echo shared-group"#,
+        );
+        let out = oci.run("state", "x", oci.command("state")).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().trim(), "own-group");
     }
 
     #[test]
