@@ -668,6 +668,12 @@ fn lifecycle(runtime: Option<&str>) {
             })
         });
         last = env.tenants()["alpha"].pid.unwrap();
+        // Kill it only once this start has counted itself (and probed): a gateway killed
+        // before it writes /data/.gen would leave the next start with the same generation.
+        let g = n as u32 + 1;
+        env.wait_for(&format!("alpha's start {g} probed"), 60, |e| {
+            e.probes_done("alpha", g)
+        });
     }
     let log1 = std::fs::read_to_string(env.top.join("reeved-1.log")).unwrap();
     let delays: Vec<&str> = log1
