@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -151,15 +151,8 @@ fn sealed_program(binary: &Path) -> Option<PathBuf> {
 /// the exit is seen at once instead of at the next tick of a sleep loop (two runtime calls per
 /// tenant start, hundreds of tenants at boot); falls back to 5 ms ticks without pidfd_open.
 fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<ExitStatus>> {
-    // SAFETY: pidfd_open on the pid of our own child, which is not reaped (so not recycled)
-    // before the try_wait below reports it; the result is checked.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
-    let pidfd = if raw >= 0 {
-        // SAFETY: a fresh fd we own.
-        Some(unsafe { OwnedFd::from_raw_fd(raw as i32) })
-    } else {
-        None
-    };
+    // Our own child is not reaped (so its pid not recycled) before try_wait reports it.
+    let pidfd = reeve_runtime::process::pidfd_open(child.id() as i32).ok();
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(Some(status));
@@ -170,14 +163,9 @@ fn wait_until(child: &mut Child, deadline: Instant) -> std::io::Result<Option<Ex
         }
         let left = (deadline - now).min(Duration::from_secs(1));
         match &pidfd {
+            // A timeout or EINTR just loops back to try_wait.
             Some(fd) => {
-                let mut pfd = libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd; EINTR and timeouts just loop to try_wait again.
-                unsafe { libc::poll(&mut pfd, 1, left.as_millis().max(1) as libc::c_int) };
+                reeve_runtime::process::pidfd_exited(fd.as_fd(), left.as_millis().max(1) as i32);
             }
             None => std::thread::sleep(left.min(Duration::from_millis(5))),
         }
