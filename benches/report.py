@@ -351,13 +351,18 @@ if hd_lv or vd_lv:
 else:
     md += ["(not run)"]
 
+def verbatim(text):
+    """A bench program's stdout as a code block, without its 'JSON written to' line."""
+    return ["```"] + [l for l in (text or "").rstrip().splitlines()
+                      if not l.startswith("JSON written")] + ["```", ""]
+
+
 # ---- seccomp
 md += ["", "## 4. Seccomp: install time and hot-syscall cost", ""]
 if seccomp:
     for f in seccomp:
-        md += [f"Output of `cargo bench -p reeve-runtime --bench {f[8:-4]}` (verbatim):", "", "```"]
-        md += [l for l in (read(f) or "").rstrip().splitlines() if not l.startswith("JSON written")]
-        md += ["```", ""]
+        md += [f"Output of `cargo bench -p reeve-runtime --bench {f[8:-4]}` (verbatim):", ""]
+        md += verbatim(read(f))
 else:
     md += ["Not measured in this run: no seccomp bench program under runtime/benches/."]
 
@@ -367,9 +372,8 @@ engine = read("engine.txt")
 if engine:
     md += ["Output of `cargo bench -p reeve-runtime --bench engine` (verbatim): create, start, wait and",
            "delete through the library, as an embedding supervisor would, without the sealed re-exec of",
-           "the CLI; the C floor runs in the same loop.", "", "```"]
-    md += [l for l in engine.rstrip().splitlines() if not l.startswith("JSON written")]
-    md += ["```", ""]
+           "the CLI; the C floor runs in the same loop.", ""]
+    md += verbatim(engine)
 else:
     md += ["Not measured in this run."]
 

@@ -149,28 +149,23 @@ if has density; then
     "$HERE/vm/density.sh" "$LEVELS" "$BUDGET" "$REEVED" "$W/gw" "$W/now" "$B/rootfs" > "$W/host-density.out" 2>&1
   split_out host-density
 fi
+# bench_program NAME OUT ARGS...: `cargo bench -p reeve-runtime --bench NAME -- ARGS`, its
+# stdout to $W/OUT.txt (echoed indented), its stderr to $W/OUT.err (tail shown on failure).
+bench_program() {
+  local name=$1 out=$2; shift 2
+  step "$name: cargo bench -p reeve-runtime --bench $name -- $*"
+  (cd "$REPO" && cargo bench -q -p reeve-runtime --bench "$name" -- "$@") \
+    > "$W/$out.txt" 2> "$W/$out.err" \
+    || { echo "    $name bench failed:" >&2; tail -5 "$W/$out.err" >&2; }
+  sed 's/^/    /' "$W/$out.txt" >&2
+}
 if has seccomp; then
-  if [ -f "$REPO/runtime/benches/seccomp.rs" ]; then
-    SQ=""; [ $QUICK = 1 ] && SQ=--quick
-    step "seccomp: building the bench program"
-    (cd "$REPO" && cargo bench -q --no-run -p reeve-runtime --bench seccomp) 2>&1 | tail -3 >&2
-    step "seccomp: cargo bench -p reeve-runtime --bench seccomp -- --json ... $SQ"
-    (cd "$REPO" && cargo bench -q -p reeve-runtime --bench seccomp -- --json "$W/seccomp-seccomp.json" $SQ) \
-      > "$W/seccomp-seccomp.txt" 2> "$W/seccomp-seccomp.err" \
-      || { echo "    seccomp bench failed:" >&2; tail -5 "$W/seccomp-seccomp.err" >&2; }
-    sed 's/^/    /' "$W/seccomp-seccomp.txt" >&2
-  else
-    step "seccomp: no runtime/benches/seccomp.rs, skipped"
-  fi
+  SQ=(); [ $QUICK = 1 ] && SQ=(--quick)
+  bench_program seccomp seccomp-seccomp --json "$W/seccomp-seccomp.json" "${SQ[@]}"
 fi
-
 if has engine; then
   ER=200; [ $QUICK = 1 ] && ER=30
-  step "engine: cargo bench -p reeve-runtime --bench engine -- --runs $ER"
-  (cd "$REPO" && cargo bench -q -p reeve-runtime --bench engine -- --runs "$ER" --json "$W/engine.json") \
-    > "$W/engine.txt" 2> "$W/engine.err" \
-    || { echo "    engine bench failed:" >&2; tail -5 "$W/engine.err" >&2; }
-  sed 's/^/    /' "$W/engine.txt" >&2
+  bench_program engine engine --runs "$ER" --json "$W/engine.json"
 fi
 
 # the two VM parts run side by side (each qemu TCG vCPU is one host thread): ~12 min instead of
