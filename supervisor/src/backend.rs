@@ -456,19 +456,35 @@ mod tests {
 
     /// A fake runtime: a shell script that records its argv and answers like runc.
     fn fake(dir: &Path, body: &str) -> Oci {
-        use std::os::unix::fs::PermissionsExt;
         let p = dir.join("fake-runtime");
-        std::fs::write(
+        write_executable(
             &p,
-            format!("#!/bin/sh\necho \"$@\" >> {}/argv\n{body}\n", dir.display()),
-        )
-        .unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            &format!("#!/bin/sh\necho \"$@\" >> {}/argv\n{body}\n", dir.display()),
+        );
         Oci {
             binary: p,
             root: dir.join("root"),
             global: vec!["--cgroup-manager".into(), "disabled".into()],
         }
+    }
+
+    /// Write an executable script through a child process. Had this test process opened it for
+    /// writing, a concurrent test's fork would inherit that fd until its exec, and running the
+    /// script in that window fails with ETXTBSY ("Text file busy").
+    fn write_executable(path: &Path, content: &str) {
+        use std::io::Write;
+        let mut c = Command::new("/bin/sh")
+            .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+            .arg(path)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(content.as_bytes())
+            .unwrap();
+        assert!(c.wait().unwrap().success(), "writing {}", path.display());
     }
 
     #[test]

@@ -755,15 +755,32 @@ impl Bundle {
     }
 }
 
+/// Copy the executable `src` to `dst` with `cp`, in a child process. Tests run in threads of
+/// one process: had this process opened `dst` for writing, a child another test forks in that
+/// moment would inherit the fd until its own exec, and running `dst` then fails with ETXTBSY.
+pub fn install_executable(src: &Path, dst: &Path) {
+    let o = Command::new("cp")
+        .arg("--")
+        .arg(src)
+        .arg(dst)
+        .output()
+        .unwrap_or_else(|e| panic!("run cp: {e}"));
+    assert!(
+        o.status.success(),
+        "cp {} {}: {}",
+        src.display(),
+        dst.display(),
+        String::from_utf8_lossy(&o.stderr).trim()
+    );
+}
+
 /// Build a minimal busybox root filesystem at `root`.
 pub fn make_busybox_rootfs(root: &Path) {
     for d in ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "mnt"] {
         fs::create_dir_all(root.join(d)).expect("mkdir rootfs dir");
     }
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod tmp");
-    let bb = root.join("bin/busybox");
-    fs::copy(HOST_BUSYBOX, &bb)
-        .unwrap_or_else(|e| panic!("copy {HOST_BUSYBOX}: {e} (apt-get install busybox-static)"));
+    install_executable(Path::new(HOST_BUSYBOX), &root.join("bin/busybox"));
     for a in APPLETS {
         symlink("busybox", root.join("bin").join(a)).expect("applet symlink");
     }

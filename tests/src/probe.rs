@@ -190,7 +190,7 @@ impl<'h> World<'h> {
         fs::create_dir(&peer_data).expect("peer data dir");
         fs::write(peer_data.join("secret"), format!("{canary}\n")).expect("peer secret");
         let mut pb = h.bundle();
-        fs::copy(&probe_bin, pb.rootfs().join("bin/reeve-probe")).expect("install peer probe");
+        install_executable(&probe_bin, &pb.rootfs().join("bin/reeve-probe"));
         fs::create_dir_all(pb.rootfs().join("data")).expect("peer /data");
         pb.add_mount(serde_json::json!({"destination": "/data", "type": "bind",
             "source": peer_data.to_str().expect("utf-8"), "options": ["rbind", "rw"]}));
@@ -322,19 +322,19 @@ impl<'h> World<'h> {
         let mut b = h.bundle();
         let owner = userns_base.unwrap_or(0);
         let bin = b.rootfs().join("bin");
-        fs::copy(&self.probe_bin, bin.join("reeve-probe")).expect("install probe");
+        install_executable(&self.probe_bin, &bin.join("reeve-probe"));
         let suid = bin.join("reeve-probe-suid");
-        fs::copy(&self.probe_bin, &suid).expect("install setuid probe");
+        install_executable(&self.probe_bin, &suid);
         std::os::unix::fs::chown(&suid, Some(owner), Some(owner)).expect("chown setuid probe");
         fs::set_permissions(&suid, fs::Permissions::from_mode(0o4755)).expect("chmod 4755");
         // Capabilities the sandbox's bounding set holds: only no_new_privs stops an
         // unprivileged user from gaining them.
         let fcaps = bin.join("reeve-probe-fcaps");
-        fs::copy(&self.probe_bin, &fcaps).expect("install fcaps probe");
+        install_executable(&self.probe_bin, &fcaps);
         set_file_caps(&fcaps, &[CAP_KILL, CAP_NET_BIND_SERVICE], userns_base);
         // Capabilities outside the bounding set.
         let wide = bin.join("reeve-probe-fcaps-wide");
-        fs::copy(&self.probe_bin, &wide).expect("install wide fcaps probe");
+        install_executable(&self.probe_bin, &wide);
         set_file_caps(
             &wide,
             &[CAP_SYS_ADMIN, CAP_NET_RAW, CAP_DAC_OVERRIDE],

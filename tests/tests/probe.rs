@@ -75,7 +75,7 @@ fn probe_races_exec_for_the_runtime_binary() {
     let data = h.dir().join("data");
     fs::create_dir(&data).expect("data dir");
     let mut b = h.bundle();
-    fs::copy(&probe, b.rootfs().join("bin/reeve-probe")).expect("install probe");
+    install_executable(&probe, &b.rootfs().join("bin/reeve-probe"));
     fs::create_dir_all(b.rootfs().join("data")).expect("/data");
     b.add_mount(serde_json::json!({"destination": "/data", "type": "bind",
         "source": data.to_str().expect("utf-8"), "options": ["rbind", "rw"]}));

@@ -48,7 +48,14 @@ pub fn layout(prefix: &str, applets: &[&str], gateway: &str) -> Layout {
     let rootfs = top.join("rootfs");
     mkdir(&rootfs.join("bin"));
     mkdir(&rootfs.join("tmp"));
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    // Copied by `cp`: a write fd of this multi-threaded test process would be inherited by
+    // another test's fork until its exec, and busybox would then fail to run with ETXTBSY.
+    let cp = Command::new("cp")
+        .arg("/bin/busybox")
+        .arg(rootfs.join("bin/busybox"))
+        .status()
+        .unwrap();
+    assert!(cp.success(), "cp /bin/busybox");
     for a in applets {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
     }
