@@ -315,9 +315,10 @@ if hd_lv or vd_lv:
            "/tmp tmpfs) running benches/vm/gateway.c, a static program that waits for SIGTERM; default",
            "`max_parallel_starts = 8`. *up* = from `reeved run` to `reeved status --json` showing every",
            "tenant `running` (polled every 0.2 s); RSS = reeved's VmRSS then (peak = VmHWM); teardown =",
-           "SIGTERM to reeved's exit, every sandbox stopped (SIGTERM, wait) and deleted.", "",
-           "| where | tenants | running | up s | ms per tenant | reeved RSS MiB | peak MiB | teardown s | left after |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "SIGTERM to reeved's exit, every sandbox stopped (SIGTERM, wait) and deleted; SIGKILLed =",
+           "gateways still alive `stop_grace_ms` (10 s) after their SIGTERM.", "",
+           "| where | tenants | running | up s | ms per tenant | reeved RSS MiB | peak MiB | teardown s | SIGKILLed | left after |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for where, lv in (("host, no limits", hd_lv), ("VM (TCG), cgroup limits", vd_lv)):
         for n in sorted(lv):
             d = lv[n]
@@ -325,7 +326,8 @@ if hd_lv or vd_lv:
             left = f"{int(d.get('cgroups_left', 0))} cgroups" if where.startswith("VM") else "-"
             md.append(f"| {where} | {n} | {int(run_n)} | {d.get('up_ms', 0) / 1000:.2f} | "
                       f"{d.get('up_ms', 0) / max(run_n, 1):.1f} | {d.get('rss_kb', 0) / 1024:.1f} | "
-                      f"{d.get('hwm_kb', 0) / 1024:.1f} | {d.get('teardown_ms', 0) / 1000:.2f} | {left} |")
+                      f"{d.get('hwm_kb', 0) / 1024:.1f} | {d.get('teardown_ms', 0) / 1000:.2f} | "
+                      f"{int(d.get('sigkilled', 0))} | {left} |")
     rows = []
     for n in sorted(hd_lv):
         u = hd_lv[n].get("up_ms", 0) / 1000

@@ -5,7 +5,8 @@
 # mode and nobody creates a cgroup; real CPU speed instead of TCG). For each level N (e.g. "100 500 1000"): N
 # tenants exist, `reeved run` starts; measured: time until `reeved status --json` shows all N
 # running, reeved's RSS at that point, memory.current of every tenant cgroup right after, and
-# the time from SIGTERM until reeved has stopped them all and exited. A level that is not all
+# the time from SIGTERM until reeved has stopped them all and exited, and how many gateways
+# outlived stop_grace_ms after their SIGTERM and were SIGKILLed. A level that is not all
 # running within BUDGET seconds is reported with how many were, and bigger levels are skipped.
 # Output: "@@FILE name@@ ... @@END@@" blocks; progress lines start with "#". Never fails on a number.
 LEVELS=$1 BUDGET=$2 REEVED=$3 GATEWAY=$4 NOW=$5 RFS=$6
@@ -80,8 +81,11 @@ for N in $LEVELS; do
   down=$($NOW $t1)
   left=$(ls -d /sys/fs/cgroup/tenants/*/ 2>/dev/null | wc -l)
   procs=$(cat /proc/[0-9]*/comm 2>/dev/null | grep -cx gw)
-  say "level $N: SIGTERM to exit $down ms (rc $rc), $left tenant cgroups and $procs gateways left"
-  echo "level $N teardown_ms $down rc $rc cgroups_left $left" >> $OUT
+  # gateways that did not exit within stop_grace_ms of their SIGTERM and were SIGKILLed
+  killed=$(grep -c 'ignored SIGTERM' $T/reeved-$N.log)
+  say "level $N: SIGTERM to exit $down ms (rc $rc), $left tenant cgroups and $procs gateways left, $killed SIGKILLed after the grace period"
+  grep 'ignored SIGTERM' $T/reeved-$N.log | head -3 | sed 's/^/# reeved: /'
+  echo "level $N teardown_ms $down rc $rc cgroups_left $left sigkilled $killed" >> $OUT
   tail -3 $T/reeved-$N.log | sed 's/^/# reeved: /'
   if [ "$n" -lt $N ]; then
     for f in $T/state/logs/*.log; do [ -s "$f" ] && { say "a tenant log, $f:"; tail -5 "$f" | sed 's/^/#   /'; break; }; done
