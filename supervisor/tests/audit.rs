@@ -48,24 +48,11 @@ impl Drop for Reeved {
     }
 }
 
-fn status(config: &Path) -> Option<Value> {
-    let o = Command::new(REEVED)
-        .arg("--config")
-        .arg(config)
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    o.status
-        .success()
-        .then(|| serde_json::from_slice(&o.stdout).unwrap())
-}
-
 fn running_pid(config: &Path, name: &str) -> Option<i64> {
-    status(config)?["tenants"]
-        .as_array()?
-        .iter()
-        .find(|t| t["name"] == name && t["phase"] == "running")?["pid"]
-        .as_i64()
+    common::tenants_of(&common::status(config)?)
+        .get(name)
+        .filter(|t| t.phase == "running")?
+        .pid
 }
 
 #[test]
@@ -91,6 +78,7 @@ fn audit_of_a_live_tenant_finds_every_check_blocked() {
         config,
     } = common::layout("reeved-audit.", &["sh", "sleep"], GATEWAY);
     let probe = top.join("reeve-probe");
+    let probe_arg = probe.to_str().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/probe/build.sh");
     match Command::new("sh").arg(&script).arg(&probe).output() {
         Ok(o) if o.status.success() => {}
@@ -114,23 +102,11 @@ fn audit_of_a_live_tenant_finds_every_check_blocked() {
     )
     .unwrap();
     for t in ["acme", "beta"] {
-        let o = Command::new(REEVED)
-            .arg("--config")
-            .arg(&config)
-            .args(["tenant", "create", t])
-            .output()
-            .unwrap();
+        let o = common::reeved(&config, &["tenant", "create", t]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    let log = std::fs::File::create(top.join("reeved.log")).unwrap();
     let d = Reeved {
-        child: Command::new(REEVED)
-            .arg("--config")
-            .arg(&config)
-            .arg("run")
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+        child: common::run_cmd(Command::new(REEVED), &config, &top.join("reeved.log"))
             .spawn()
             .unwrap(),
         state: state.clone(),
@@ -151,13 +127,7 @@ fn audit_of_a_live_tenant_finds_every_check_blocked() {
     };
 
     // A tenant that does not run has no bundle: a clear error, exit 2.
-    let o = Command::new(REEVED)
-        .arg("--config")
-        .arg(&config)
-        .args(["audit", "gamma", "--probe"])
-        .arg(&probe)
-        .output()
-        .unwrap();
+    let o = common::reeved(&config, &["audit", "gamma", "--probe", probe_arg]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("no bundle"),
@@ -166,13 +136,7 @@ fn audit_of_a_live_tenant_finds_every_check_blocked() {
     );
 
     let t = Instant::now();
-    let o = Command::new(REEVED)
-        .arg("--config")
-        .arg(&config)
-        .args(["audit", "acme", "--json", "--probe"])
-        .arg(&probe)
-        .output()
-        .unwrap();
+    let o = common::reeved(&config, &["audit", "acme", "--json", "--probe", probe_arg]);
     let secs = t.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
@@ -217,13 +181,7 @@ fn audit_of_a_live_tenant_finds_every_check_blocked() {
     // Only the checks named in NO_CONTEXT may lack their target.
     assert!(r["blocked"].as_u64().unwrap() >= 100, "{stdout}");
     // The table form says the same.
-    let o = Command::new(REEVED)
-        .arg("--config")
-        .arg(&config)
-        .args(["audit", "beta", "--probe"])
-        .arg(&probe)
-        .output()
-        .unwrap();
+    let o = common::reeved(&config, &["audit", "beta", "--probe", probe_arg]);
     let table = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{table}");
     assert!(table.contains("nothing escaped"), "{table}");

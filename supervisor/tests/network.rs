@@ -8,7 +8,7 @@
 //! Build first: `cargo build -p reeve-runtime -p reeve-supervisor` (reeved finds reevec next to
 //! itself). Needs `nft`, `ip`, `nsenter` and `caddy`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{is_root, mkdir, test_processes, REEVED};
+use common::{is_root, mkdir, test_processes, Tenant, REEVED};
 
 const CADDY: &str = "/usr/bin/caddy";
 const BRIDGE: &str = "rvt0";
@@ -278,62 +278,27 @@ caddy_http_port = {CADDY_PORT}
 
     /// Starts `reeved run` inside the host namespace.
     fn start_reeved(&mut self, tag: &str) {
-        let log = std::fs::File::create(self.top.join(format!("reeved-{tag}.log"))).unwrap();
-        let child = self
-            .ns
-            .cmd(REEVED)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("run")
-            .env("REEVED_LOG", "debug")
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+        let log = self.top.join(format!("reeved-{tag}.log"));
+        let child = common::run_cmd(self.ns.cmd(REEVED), &self.config, &log)
             .spawn()
             .unwrap();
         self.reeved = Some(child);
     }
 
     fn reeved_logs(&self) -> String {
-        let mut s = String::new();
-        for e in std::fs::read_dir(&self.top).unwrap().flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("reeved-") && n.ends_with(".log") {
-                s += &format!(
-                    "--- {n}\n{}\n",
-                    std::fs::read_to_string(e.path()).unwrap_or_default()
-                );
-            }
-        }
-        s
+        common::logs_in(&self.top, "reeved-")
     }
 
-    /// tenant → (phase, pid)
-    fn tenants(&self) -> Vec<(String, String, Option<i64>)> {
-        let o = self.cli(&["status", "--json"]);
-        if !o.status.success() {
-            return Vec::new();
-        }
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-        v["tenants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["name"].as_str().unwrap().to_string(),
-                    t["phase"].as_str().unwrap().to_string(),
-                    t["pid"].as_i64(),
-                )
-            })
-            .collect()
+    fn tenants(&self) -> BTreeMap<String, Tenant> {
+        common::status(&self.config)
+            .map(|v| common::tenants_of(&v))
+            .unwrap_or_default()
     }
 
     fn pid_of(&self, tenant: &str) -> i32 {
         self.tenants()
-            .into_iter()
-            .find(|(n, _, _)| n == tenant)
-            .and_then(|(_, _, p)| p)
+            .get(tenant)
+            .and_then(|t| t.pid)
             .unwrap_or_else(|| panic!("{tenant} has no pid")) as i32
     }
 
@@ -350,11 +315,7 @@ caddy_http_port = {CADDY_PORT}
 
     fn wait_running(&self, names: &[&str]) {
         self.wait_for(&format!("{names:?} running"), 60, |e| {
-            let ts = e.tenants();
-            names.iter().all(|n| {
-                ts.iter()
-                    .any(|(t, phase, pid)| t == n && phase == "running" && pid.is_some())
-            })
+            common::running_pids(&e.tenants(), names).is_some()
         });
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{is_root, layout, REEVED};
+use common::{is_root, layout, Tenant, REEVED};
 
 macro_rules! require_root {
     () => {
@@ -174,49 +174,17 @@ stop_grace_ms = 3000
     }
 
     fn spawn_with(&self, tag: &str, vars: &[(&str, &str)]) -> Child {
-        let log = std::fs::File::create(self.top.join(format!("reeved-{tag}.log"))).unwrap();
-        Command::new(REEVED)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("run")
-            .env("REEVED_LOG", "debug")
-            .env_remove("NOTIFY_SOCKET")
+        let log = self.top.join(format!("reeved-{tag}.log"));
+        common::run_cmd(Command::new(REEVED), &self.config, &log)
             .envs(vars.iter().copied())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
             .spawn()
             .unwrap()
     }
 
-    fn status(&self) -> Option<Value> {
-        let o = self.cli(&["status", "--json"]);
-        o.status
-            .success()
-            .then(|| serde_json::from_slice(&o.stdout).unwrap())
-    }
-
-    /// name → (phase, pid, restarts, adopted, last_exit)
-    fn tenants(&self) -> BTreeMap<String, (String, Option<i64>, u64, bool, String)> {
-        let Some(v) = self.status() else {
-            return BTreeMap::new();
-        };
-        v["tenants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["name"].as_str().unwrap().to_string(),
-                    (
-                        t["phase"].as_str().unwrap().to_string(),
-                        t["pid"].as_i64(),
-                        t["restarts"].as_u64().unwrap(),
-                        t["adopted"].as_bool().unwrap(),
-                        t["last_exit"].as_str().unwrap_or("").to_string(),
-                    ),
-                )
-            })
-            .collect()
+    fn tenants(&self) -> BTreeMap<String, Tenant> {
+        common::status(&self.config)
+            .map(|v| common::tenants_of(&v))
+            .unwrap_or_default()
     }
 
     fn wait_for(&self, what: &str, secs: u64, mut f: impl FnMut(&Env) -> bool) {
@@ -231,22 +199,11 @@ stop_grace_ms = 3000
     }
 
     fn reeved_logs(&self) -> String {
-        let mut s = String::new();
-        for e in std::fs::read_dir(&self.top).unwrap().flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with("reeved-") && n.ends_with(".log") {
-                s += &format!(
-                    "--- {n}\n{}\n",
-                    std::fs::read_to_string(e.path()).unwrap_or_default()
-                );
-            }
-        }
-        s
+        common::logs_in(&self.top, "reeved-")
     }
 
     fn gateway_log(&self, t: &str) -> String {
-        std::fs::read_to_string(self.state.join("logs").join(format!("{t}.log")))
-            .unwrap_or_default()
+        common::gateway_log(&self.state, t)
     }
 
     /// Live gateway processes of this test (sh running gw.sh), per tenant.
@@ -255,21 +212,7 @@ stop_grace_ms = 3000
     }
 
     fn oci_list(&self) -> Vec<Value> {
-        let root = self.state.join("oci");
-        if !root.exists() {
-            return Vec::new();
-        }
-        let o = Command::new(reevec())
-            .arg("--root")
-            .arg(&root)
-            .args(["list", "--format", "json"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        serde_json::from_slice::<Value>(&o.stdout)
-            .ok()
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default()
+        common::oci_list(&reevec(), &self.state)
     }
 }
 
@@ -289,14 +232,7 @@ fn wait_exit(child: &mut Child, secs: u64) -> std::process::ExitStatus {
 }
 
 fn running_pids(env: &Env, names: &[&str]) -> Option<BTreeMap<String, i64>> {
-    let t = env.tenants();
-    names
-        .iter()
-        .map(|n| match t.get(*n) {
-            Some((phase, Some(pid), ..)) if phase == "running" => Some((n.to_string(), *pid)),
-            _ => None,
-        })
-        .collect()
+    common::running_pids(&env.tenants(), names)
 }
 
 #[test]
@@ -318,10 +254,10 @@ fn supervises_isolates_restarts_readopts_and_stops() {
     env.wait_for("crashy in crash-loop", 15, |e| {
         e.tenants()
             .get("crashy")
-            .is_some_and(|t| t.0 == "crash-loop")
+            .is_some_and(|t| t.phase == "crash-loop")
     });
     let crashy = env.tenants()["crashy"].clone();
-    assert_eq!(crashy.4, "exited with status 3");
+    assert_eq!(crashy.last_exit, "exited with status 3");
     let pids = running_pids(&env, &good).unwrap();
     let gws = env.gateways();
     for t in good {
@@ -386,7 +322,7 @@ fn supervises_isolates_restarts_readopts_and_stops() {
         serde_json::from_slice(&std::fs::read(env.state.join("bundles/beta/config.json")).unwrap())
             .unwrap();
     assert_eq!(spec["linux"]["uidMappings"][0]["size"], 65_536);
-    let st = env.status().unwrap();
+    let st = common::status(&env.config).unwrap();
     if st["limits_enforced"] == false {
         assert!(st["summary"].as_str().unwrap().contains("NO LIMITS"));
     } else {
@@ -398,9 +334,9 @@ fn supervises_isolates_restarts_readopts_and_stops() {
     env.wait_for("acme restarted", 10, |e| {
         e.tenants()
             .get("acme")
-            .is_some_and(|t| t.0 == "running" && t.1 != Some(pids["acme"]) && t.2 == 1)
+            .is_some_and(|t| t.phase == "running" && t.pid != Some(pids["acme"]) && t.restarts == 1)
     });
-    assert_eq!(env.tenants()["acme"].4, "killed by signal 9");
+    assert_eq!(env.tenants()["acme"].last_exit, "killed by signal 9");
     let pids = running_pids(&env, &good).unwrap();
 
     // 4. SIGHUP picks up removed and added tenant directories, touching no one else.
@@ -434,10 +370,10 @@ fn supervises_isolates_restarts_readopts_and_stops() {
     env.wait_for("re-adoption", 20, |e| running_pids(e, &good).is_some());
     let t = env.tenants();
     for n in good {
-        assert_eq!(t[n].1, Some(pids[n]), "{n} keeps its pid");
-        assert!(t[n].3, "{n} is marked re-adopted");
+        assert_eq!(t[n].pid, Some(pids[n]), "{n} keeps its pid");
+        assert!(t[n].adopted, "{n} is marked re-adopted");
     }
-    assert_eq!(t["acme"].2, 1, "the restart count survives reeved");
+    assert_eq!(t["acme"].restarts, 1, "the restart count survives reeved");
     std::thread::sleep(Duration::from_millis(500));
     let gws = env.gateways();
     for n in good {
@@ -452,19 +388,19 @@ fn supervises_isolates_restarts_readopts_and_stops() {
     env.wait_for("adopted beta restarted", 10, |e| {
         e.tenants()
             .get("beta")
-            .is_some_and(|t| t.0 == "running" && t.1 != Some(pids["beta"]))
+            .is_some_and(|t| t.phase == "running" && t.pid != Some(pids["beta"]))
     });
 
     // 6. Control: stop/start, delete to a tombstone, logs.
     env.cli_ok(&["tenant", "stop", "gamma"]);
-    assert_eq!(env.tenants()["gamma"].0, "stopped");
+    assert_eq!(env.tenants()["gamma"].phase, "stopped");
     assert!(!env.gateways().contains_key("gamma"));
     assert!(
         env.gateway_log("gamma").contains("bye gamma"),
         "graceful stop via SIGTERM"
     );
     env.cli_ok(&["tenant", "start", "gamma"]);
-    assert_eq!(env.tenants()["gamma"].0, "running");
+    assert_eq!(env.tenants()["gamma"].phase, "running");
     let out = env.cli_ok(&["logs", "acme", "-n", "2"]);
     assert!(
         out.lines().count() == 2 && out.contains("beat acme"),
@@ -568,7 +504,7 @@ fn tells_systemd_ready_status_watchdog_and_stopping() {
         "{first}"
     );
     // The gateway is up by the time READY=1 is sent.
-    assert_eq!(env.tenants()["solo"].0, "running");
+    assert_eq!(env.tenants()["solo"].phase, "running");
     let t0 = Instant::now();
     let mut watchdogs = 0;
     while watchdogs < 2 {

@@ -30,7 +30,7 @@ use nix::sys::signal::Signal;
 use serde_json::Value;
 
 mod common;
-use common::REEVED;
+use common::{Tenant, REEVED};
 const TENANTS: [&str; 3] = ["alpha", "beta", "gamma"];
 const CGROOT: &str = "/sys/fs/cgroup";
 
@@ -73,15 +73,6 @@ fn in_vm() -> bool {
 
 fn kill(pid: i64, sig: Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig).unwrap();
-}
-
-/// One tenant as `status --json` shows it.
-#[derive(Debug, Clone, PartialEq)]
-struct St {
-    phase: String,
-    pid: Option<i64>,
-    restarts: u64,
-    adopted: bool,
 }
 
 struct Env {
@@ -182,15 +173,8 @@ stop_grace_ms = 5000
     }
 
     fn spawn(&self, tag: &str) -> Child {
-        let log = std::fs::File::create(self.top.join(format!("reeved-{tag}.log"))).unwrap();
-        Command::new(REEVED)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("run")
-            .env("REEVED_LOG", "debug")
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+        let log = self.top.join(format!("reeved-{tag}.log"));
+        common::run_cmd(Command::new(REEVED), &self.config, &log)
             .spawn()
             .unwrap()
     }
@@ -206,55 +190,19 @@ stop_grace_ms = 5000
         serde_json::from_str(&line).ok()
     }
 
-    fn tenants(&self) -> BTreeMap<String, St> {
-        let Some(v) = self.request(serde_json::json!({"cmd": "status"})) else {
-            return BTreeMap::new();
-        };
-        v["data"]["tenants"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|t| {
-                (
-                    t["name"].as_str().unwrap().to_string(),
-                    St {
-                        phase: t["phase"].as_str().unwrap().to_string(),
-                        pid: t["pid"].as_i64(),
-                        restarts: t["restarts"].as_u64().unwrap(),
-                        adopted: t["adopted"].as_bool().unwrap(),
-                    },
-                )
-            })
-            .collect()
+    fn tenants(&self) -> BTreeMap<String, Tenant> {
+        self.request(serde_json::json!({"cmd": "status"}))
+            .map(|v| common::tenants_of(&v["data"]))
+            .unwrap_or_default()
     }
 
     /// name → pid when all three are running.
     fn running(&self) -> Option<BTreeMap<String, i64>> {
-        let t = self.tenants();
-        TENANTS
-            .iter()
-            .map(|n| match t.get(*n) {
-                Some(St {
-                    phase,
-                    pid: Some(p),
-                    ..
-                }) if phase == "running" => Some((n.to_string(), *p)),
-                _ => None,
-            })
-            .collect()
+        common::running_pids(&self.tenants(), &TENANTS)
     }
 
     fn reeved_logs(&self) -> String {
-        let mut s = String::new();
-        for e in std::fs::read_dir(&self.top).unwrap().flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.ends_with(".log") {
-                s += &format!(
-                    "--- {n}\n{}\n",
-                    std::fs::read_to_string(e.path()).unwrap_or_default()
-                );
-            }
-        }
+        let mut s = common::logs_in(&self.top, "");
         for t in TENANTS {
             s += &format!("--- gateway log of {t}\n{}\n", self.gateway_log(t));
         }
@@ -262,8 +210,7 @@ stop_grace_ms = 5000
     }
 
     fn gateway_log(&self, t: &str) -> String {
-        std::fs::read_to_string(self.state.join("logs").join(format!("{t}.log")))
-            .unwrap_or_default()
+        common::gateway_log(&self.state, t)
     }
 
     fn wait_for(&self, what: &str, secs: u64, mut f: impl FnMut(&Env) -> bool) {
@@ -284,21 +231,8 @@ stop_grace_ms = 5000
 
     /// The runtime's containers under reeved's runtime root: id → (status, pid).
     fn oci_list(&self) -> BTreeMap<String, (String, i64)> {
-        let root = self.state.join("oci");
-        if !root.exists() {
-            return BTreeMap::new();
-        }
-        let o = Command::new(&self.runtime)
-            .arg("--root")
-            .arg(&root)
-            .args(["list", "--format", "json"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-        v.as_array()
-            .into_iter()
-            .flatten()
+        common::oci_list(&self.runtime, &self.state)
+            .iter()
             .map(|c| {
                 (
                     c["id"].as_str().unwrap().to_string(),

@@ -4,10 +4,13 @@
 //! a different part of it.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 pub const REEVED: &str = env!("CARGO_BIN_EXE_reeved");
 
@@ -86,6 +89,118 @@ pub fn reeved(config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `cmd` (reeved itself, or a wrapper that runs it) set up for `--config CONFIG run` with debug
+/// logging, no systemd socket, and stdout and stderr into the file `log`; environment the caller
+/// adds afterwards wins.
+pub fn run_cmd(mut cmd: Command, config: &Path, log: &Path) -> Command {
+    let log = std::fs::File::create(log).unwrap();
+    cmd.arg("--config")
+        .arg(config)
+        .arg("run")
+        .env("REEVED_LOG", "debug")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    cmd
+}
+
+/// `reeved status --json`, None when reeved does not answer.
+pub fn status(config: &Path) -> Option<Value> {
+    let o = reeved(config, &["status", "--json"]);
+    o.status
+        .success()
+        .then(|| serde_json::from_slice(&o.stdout).unwrap())
+}
+
+/// One tenant as `status --json` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tenant {
+    pub phase: String,
+    pub pid: Option<i64>,
+    pub restarts: u64,
+    pub adopted: bool,
+    /// How the last gateway ended ("" before the first exit).
+    pub last_exit: String,
+}
+
+/// The tenants of a status object (`{"tenants": [...]}`), by name.
+pub fn tenants_of(status: &Value) -> BTreeMap<String, Tenant> {
+    status["tenants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_string(),
+                Tenant {
+                    phase: t["phase"].as_str().unwrap().to_string(),
+                    pid: t["pid"].as_i64(),
+                    restarts: t["restarts"].as_u64().unwrap(),
+                    adopted: t["adopted"].as_bool().unwrap(),
+                    last_exit: t["last_exit"].as_str().unwrap_or("").to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// name → pid when every one of `names` is running, else None.
+pub fn running_pids(
+    tenants: &BTreeMap<String, Tenant>,
+    names: &[&str],
+) -> Option<BTreeMap<String, i64>> {
+    names
+        .iter()
+        .map(|n| match tenants.get(*n) {
+            Some(Tenant {
+                phase,
+                pid: Some(p),
+                ..
+            }) if phase == "running" => Some((n.to_string(), *p)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every `*.log` file in `dir` whose name starts with `prefix`, each under a `--- name` line.
+pub fn logs_in(dir: &Path, prefix: &str) -> String {
+    let mut s = String::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(prefix) && n.ends_with(".log") {
+            s += &format!(
+                "--- {n}\n{}\n",
+                std::fs::read_to_string(e.path()).unwrap_or_default()
+            );
+        }
+    }
+    s
+}
+
+/// What tenant `t`'s gateway wrote (reeved's per-tenant log under `state`).
+pub fn gateway_log(state: &Path, t: &str) -> String {
+    std::fs::read_to_string(state.join("logs").join(format!("{t}.log"))).unwrap_or_default()
+}
+
+/// `RUNTIME --root <state>/oci list --format json`: the runtime's containers for reeved.
+pub fn oci_list(runtime: &Path, state: &Path) -> Vec<Value> {
+    let root = state.join("oci");
+    if !root.exists() {
+        return Vec::new();
+    }
+    let o = Command::new(runtime)
+        .arg("--root")
+        .arg(&root)
+        .args(["list", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice::<Value>(&o.stdout)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
 /// Call `f` every 100 ms until it says yes (true) or `secs` have passed (false).
 pub fn poll(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + Duration::from_secs(secs);
@@ -129,8 +244,8 @@ pub fn sigkill_all(pids: impl IntoIterator<Item = i32>) {
 /// The live sandbox inits of one test, per tenant: processes running `/bin/sh
 /// /opt/gateway/gw.sh` with `REEVE_TEST_ID=<test_id>` that are pid 1 of their pid namespace
 /// (the script's own subshells share its command line but not that) and not zombies.
-pub fn sandbox_inits(test_id: &str) -> std::collections::BTreeMap<String, Vec<i32>> {
-    let mut out: std::collections::BTreeMap<String, Vec<i32>> = Default::default();
+pub fn sandbox_inits(test_id: &str) -> BTreeMap<String, Vec<i32>> {
+    let mut out: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     let id_var = format!("REEVE_TEST_ID={test_id}");
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
