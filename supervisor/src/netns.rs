@@ -92,20 +92,8 @@ pub fn loopback_up() -> Result<(), NetnsError> {
 
 /// GET / from 127.0.0.1:`port` of the current network namespace; returns the body.
 pub fn http_get(port: u16) -> Result<String, NetnsError> {
-    let err = |source| NetnsError::Http { port, source };
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(err)?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(err)?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .map_err(err)?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).map_err(err)?;
-    Ok(resp
-        .split_once("\r\n\r\n")
-        .map_or(resp.as_str(), |(_, body)| body)
-        .trim()
-        .to_string())
+    http_get_host(addr, "localhost").map(|(_, body)| body)
 }
 
 /// GET / from `addr` with a `Host:` header (what `curl -H 'Host: …'` sends), in the calling
