@@ -130,8 +130,7 @@ impl Stats {
 struct Filter {
     name: &'static str,
     arches: &'static str,
-    insns: Vec<libc::sock_filter>,
-    flags: u32,
+    prog: seccomp::Program,
 }
 
 // --- seccompiler translation -------------------------------------------------------------
@@ -283,38 +282,6 @@ fn seccompiler_compile(p: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>, Bench
 
 // --- forked children ---------------------------------------------------------------------
 
-fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for clock_gettime to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-fn install_raw(f: &Filter) -> Result<(), i32> {
-    let prog = libc::sock_fprog {
-        len: u16::try_from(f.insns.len()).map_err(|_| libc::E2BIG)?,
-        filter: f.insns.as_ptr().cast_mut(),
-    };
-    // SAFETY: `prog` points at `len` instructions that outlive the call; the kernel copies them.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-            libc::c_ulong::from(f.flags),
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        // SAFETY: errno of the calling thread.
-        Err(unsafe { *libc::__errno_location() })
-    }
-}
-
 /// Runs `body` in a forked child that sends back u64 values through a pipe; returns them.
 /// The benchmark is single-threaded, so the child may allocate.
 fn in_child(body: impl FnOnce(&mut dyn FnMut(u64)) -> i32) -> Result<Vec<u64>, BenchError> {
@@ -383,9 +350,9 @@ fn install_sample(f: &Filter) -> Result<u64, BenchError> {
         if rc != 0 {
             return rc;
         }
-        let t0 = now_ns();
-        let r = install_raw(f);
-        let dt = now_ns() - t0;
+        let t0 = Instant::now();
+        let r = f.prog.install();
+        let dt = t0.elapsed().as_nanos() as u64;
         if r.is_err() {
             return 101;
         }
@@ -447,7 +414,7 @@ fn syscall_samples(f: Option<&Filter>, o: &Opts) -> Result<Vec<Vec<f64>>, BenchE
             return rc;
         }
         if let Some(f) = f {
-            if install_raw(f).is_err() {
+            if f.prog.install().is_err() {
                 return 101;
             }
         }
@@ -456,11 +423,11 @@ fn syscall_samples(f: Option<&Filter>, o: &Opts) -> Result<Vec<Vec<f64>>, BenchE
                 std::hint::black_box(p.call());
             }
             for _ in 0..batches {
-                let t0 = now_ns();
+                let t0 = Instant::now();
                 for _ in 0..len {
                     std::hint::black_box(p.call());
                 }
-                send(now_ns() - t0);
+                send(t0.elapsed().as_nanos() as u64);
             }
         }
         0
@@ -555,34 +522,38 @@ fn run() -> Result<(), BenchError> {
     let trivial = Filter {
         name: "1-insn RET ALLOW (kernel floor)",
         arches: "any",
-        insns: vec![libc::sock_filter {
-            code: 0x06,
-            jt: 0,
-            jf: 0,
-            k: 0x7fff_0000,
-        }],
-        flags: 0,
+        prog: seccomp::Program::from_instructions(
+            vec![libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0x7fff_0000,
+            }],
+            0,
+        ),
     };
     // Loads an argument, so the kernel cannot precompute its verdict per syscall number and
     // runs it on every syscall: the kernel's cost of running any filter at all.
     let run_floor = Filter {
         name: "2-insn ld arg0; RET ALLOW",
         arches: "any",
-        insns: vec![
-            libc::sock_filter {
-                code: 0x20,
-                jt: 0,
-                jf: 0,
-                k: 16,
-            },
-            libc::sock_filter {
-                code: 0x06,
-                jt: 0,
-                jf: 0,
-                k: 0x7fff_0000,
-            },
-        ],
-        flags: 0,
+        prog: seccomp::Program::from_instructions(
+            vec![
+                libc::sock_filter {
+                    code: 0x20,
+                    jt: 0,
+                    jf: 0,
+                    k: 16,
+                },
+                libc::sock_filter {
+                    code: 0x06,
+                    jt: 0,
+                    jf: 0,
+                    k: 0x7fff_0000,
+                },
+            ],
+            0,
+        ),
     };
     // The default profile as compiled by version 1 of the compiler (per-section blocks, no
     // exceptions, no load elision), kept as a test fixture: the "before" of the layout work.
@@ -611,39 +582,33 @@ fn run() -> Result<(), BenchError> {
         Filter {
             name: "reeve default",
             arches: "x86_64+x32+i386",
-            insns: ours.instructions().to_vec(),
-            flags: ours.flags(),
+            prog: ours,
         },
         Filter {
             name: "reeve default",
             arches: "x86_64",
-            insns: ours_x64.instructions().to_vec(),
-            flags: ours_x64.flags(),
+            prog: ours_x64,
         },
         Filter {
             name: "reeve v1 layout (before)",
             arches: "x86_64+x32+i386",
-            insns: v1.instructions().to_vec(),
-            flags: v1.flags(),
+            prog: v1,
         },
         Filter {
             name: "seccompiler default",
             arches: "x86_64",
-            insns: seccompiler_compile(&profile)?,
-            flags: 0,
+            prog: seccomp::Program::from_instructions(seccompiler_compile(&profile)?, 0),
         },
         trivial,
         Filter {
             name: "synthetic: 50-jeq chain walked",
             arches: "any",
-            insns: chain(false),
-            flags: 0,
+            prog: seccomp::Program::from_instructions(chain(false), 0),
         },
         Filter {
             name: "synthetic: 50-jeq chain skipped",
             arches: "any",
-            insns: chain(true),
-            flags: 0,
+            prog: seccomp::Program::from_instructions(chain(true), 0),
         },
     ];
 
@@ -709,7 +674,7 @@ fn run() -> Result<(), BenchError> {
             "{:<34} {:<16} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
             f.name,
             f.arches,
-            f.insns.len(),
+            f.prog.len(),
             us(s.p50),
             us(s.p90),
             us(s.p99),
@@ -772,7 +737,7 @@ fn run() -> Result<(), BenchError> {
             "compile": compiles.iter().map(|(name, (first, s))| json!({
                 "name": name, "first_ns": first, "ns": s.json()})).collect::<Vec<_>>(),
             "install": filters.iter().zip(&installs).map(|(f, s)| json!({
-                "name": f.name, "arches": f.arches, "insns": f.insns.len(), "ns": s.json()
+                "name": f.name, "arches": f.arches, "insns": f.prog.len(), "ns": s.json()
             })).collect::<Vec<_>>(),
             "syscalls": sys_json,
             "seccompiler_notes": notes,

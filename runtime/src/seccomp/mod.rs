@@ -160,6 +160,13 @@ pub fn set_no_new_privs() -> Result<(), SeccompError> {
 }
 
 impl Program {
+    /// A program of raw instructions and `SECCOMP_FILTER_FLAG_*` flags, built by something
+    /// other than [`compile`] (a hand-written filter, another compiler's output), to install
+    /// through the same [`Program::install`]. The kernel validates it at install.
+    pub fn from_instructions(insns: Vec<libc::sock_filter>, flags: u32) -> Program {
+        Program { insns, flags }
+    }
+
     /// Number of BPF instructions.
     pub fn len(&self) -> usize {
         self.insns.len()
