@@ -422,6 +422,16 @@ impl Ctx {
         }
     }
 
+    /// Sandbox `id` of `name` is over: delete it, remove its network (even when the delete
+    /// fails, so no veth or rule outlives it), then forget its record.
+    fn remove_sandbox(&self, name: &TenantName, id: &str) -> Result<(), SupError> {
+        let r = self.oci.delete_force(id);
+        self.net_stop(name);
+        r?;
+        self.forget(name);
+        Ok(())
+    }
+
     /// A sandbox of `name` (init `pid`) was re-adopted: take over its network.
     fn net_adopt(&self, name: &TenantName, pid: i32) -> Result<(), SupError> {
         if let Some(net) = &self.net {
@@ -875,15 +885,7 @@ async fn stop_running(ctx: &Arc<Ctx>, name: &TenantName, r: Running) -> String {
     let how = host::try_reap(r.fd.get_ref()).unwrap_or_else(|| "stopped".to_string());
     let c = ctx.clone();
     let n = name.clone();
-    if let Err(e) = blocking(move || {
-        let r = c.oci.delete_force(&id);
-        c.net_stop(&n);
-        r?;
-        c.forget(&n);
-        Ok(())
-    })
-    .await
-    {
+    if let Err(e) = blocking(move || c.remove_sandbox(&n, &id)).await {
         tracing::error!("tenant {name}: delete: {e}");
     }
     how
@@ -916,9 +918,7 @@ async fn tenant_task(
                 if let Err(e) = c.net_adopt(&n, rec.pid) {
                     // Without its network the sandbox is useless: start it afresh.
                     tracing::error!("tenant {n}: {e}: restarting the adopted sandbox");
-                    c.oci.delete_force(&rec.container_id)?;
-                    c.net_stop(&n);
-                    c.forget(&n);
+                    c.remove_sandbox(&n, &rec.container_id)?;
                     return Ok(None);
                 }
             }
@@ -973,13 +973,7 @@ async fn tenant_task(
                     tracing::warn!("tenant {name}: gateway pid {} {how} after {ran:?}", r.pid);
                     let c = ctx.clone();
                     let n = name.clone();
-                    if let Err(e) = blocking(move || {
-                        let r = c.oci.delete_force(&n.container_id());
-                        c.net_stop(&n);
-                        r?;
-                        c.forget(&n);
-                        Ok(())
-                    }).await {
+                    if let Err(e) = blocking(move || c.remove_sandbox(&n, &n.container_id())).await {
                         tracing::error!("tenant {name}: delete after exit: {e}");
                     }
                     let d = backoff.on_exit(ran);
