@@ -69,11 +69,16 @@ impl Routes {
         format!("{tenant}.{}", self.domain)
     }
 
-    /// (hostname, upstream) pairs, sorted by tenant.
-    pub fn entries(&self) -> Vec<(String, SocketAddrV4)> {
+    /// Keeps only the tenants for which `keep` says yes.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.table.retain(|t, _| keep(t));
+    }
+
+    /// (tenant, hostname, upstream), sorted by tenant.
+    pub fn entries(&self) -> Vec<(String, String, SocketAddrV4)> {
         self.table
             .iter()
-            .map(|(t, a)| (self.hostname(t), *a))
+            .map(|(t, a)| (t.clone(), self.hostname(t), *a))
             .collect()
     }
 
@@ -240,6 +245,7 @@ http:// {
         assert_eq!(
             r.entries(),
             vec![(
+                "acme".to_string(),
                 "acme.gw.test".to_string(),
                 "10.88.0.2:8080".parse().unwrap()
             )]

@@ -124,8 +124,7 @@ impl TenantNetworks {
                 })?;
         }
         let routes = Routes::new(&cfg.domain).map_err(NetError::Domain)?;
-        let net =
-            Network::open(cfg, addresses_file(state_dir)).map_err(net_err("open address state"))?;
+        let net = Network::open(cfg, file).map_err(net_err("open address state"))?;
         Ok(TenantNetworks {
             inner: Mutex::new(Inner { net, routes }),
             snapshot: Mutex::new(Vec::new()),
@@ -210,18 +209,7 @@ impl TenantNetworks {
             tracing::info!("network: released the addresses of removed tenants {released:?}");
         }
         // The route table holds exactly the live tenants.
-        let stale: Vec<String> = g
-            .routes
-            .entries()
-            .iter()
-            .filter_map(|(h, _)| {
-                let t = h.split('.').next().unwrap_or_default();
-                (!active.iter().any(|a| a == t)).then(|| t.to_string())
-            })
-            .collect();
-        for t in stale {
-            g.routes.remove(&t);
-        }
+        g.routes.retain(|t| active.iter().any(|a| a == t));
         self.write(&g.routes)?;
         Ok(report)
     }
@@ -230,15 +218,7 @@ impl TenantNetworks {
     /// write empty route tables. Addresses stay remembered.
     pub fn shutdown(&self) -> Result<(), NetError> {
         let mut g = self.lock();
-        let tenants: Vec<String> = g
-            .routes
-            .entries()
-            .iter()
-            .filter_map(|(h, _)| h.split('.').next().map(str::to_string))
-            .collect();
-        for t in tenants {
-            g.routes.remove(&t);
-        }
+        g.routes.retain(|_| false);
         self.write(&g.routes)?;
         g.net
             .destroy()
@@ -284,8 +264,8 @@ impl TenantNetworks {
         let rows: Vec<RouteEntry> = routes
             .entries()
             .into_iter()
-            .map(|(host, upstream)| RouteEntry {
-                tenant: host.split('.').next().unwrap_or_default().to_string(),
+            .map(|(tenant, host, upstream)| RouteEntry {
+                tenant,
                 host,
                 upstream,
             })
