@@ -75,7 +75,7 @@ pub fn status_table(ts: &[TenantStatus], now: u64) -> String {
     let rows: Vec<Vec<String>> = ts
         .iter()
         .map(|s| {
-            vec![
+            let mut row = vec![
                 s.name.clone(),
                 s.phase.to_string(),
                 s.pid.map_or("-".into(), |p| p.to_string()),
@@ -92,16 +92,9 @@ pub fn status_table(ts: &[TenantStatus], now: u64) -> String {
                     .or_else(|| s.last_exit.clone().map(|e| format!("last: {e}")))
                     .unwrap_or_default()
                     + if s.adopted { " (re-adopted)" } else { "" },
-            ]
-        })
-        .map(|mut row: Vec<String>| {
+            ];
             if net {
-                let a = ts
-                    .iter()
-                    .find(|s| s.name == row[0])
-                    .and_then(|s| s.address)
-                    .map_or("-".into(), |a| a.to_string());
-                row.insert(6, a);
+                row.insert(6, s.address.map_or("-".into(), |a| a.to_string()));
             }
             row
         })
