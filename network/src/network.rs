@@ -191,13 +191,7 @@ impl Network {
             let _ = nl.delete_link(host_index);
             return Err(e);
         }
-        self.active.insert(tenant.to_string(), plan.clone());
-        Ok(TenantNet {
-            tenant: tenant.to_string(),
-            address: addr,
-            host_if: plan.host_if.clone(),
-            upstream: plan.upstream(),
-        })
+        Ok(self.activate(plan))
     }
 
     /// Takes over the network of a sandbox left running by a previous supervisor: when the
@@ -217,13 +211,20 @@ impl Network {
         if link.master != Some(bridge.index) {
             return Ok(None);
         }
-        self.active.insert(tenant.to_string(), plan.clone());
-        Ok(Some(TenantNet {
-            tenant: tenant.to_string(),
-            address: addr,
+        Ok(Some(self.activate(plan)))
+    }
+
+    /// Counts the tenant of `plan` as active (its rules belong in the next reconcile) and
+    /// describes its network.
+    fn activate(&mut self, plan: TenantPlan) -> TenantNet {
+        let net = TenantNet {
+            tenant: plan.tenant.clone(),
+            address: plan.addr,
             host_if: plan.host_if.clone(),
             upstream: plan.upstream(),
-        }))
+        };
+        self.active.insert(plan.tenant.clone(), plan);
+        net
     }
 
     /// Removes the tenant's rules and veth pair; keeps its address (the tenant still exists).
