@@ -232,6 +232,8 @@ fn main() {
             pid_file: None,
             console_socket: None,
             cgroups: CgroupMode::Disabled,
+            preserve_fds: 0,
+            new_keyring: true,
         };
         let t0 = Instant::now();
         let created =

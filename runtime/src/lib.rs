@@ -11,6 +11,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod container;
 pub mod exe_seal;
+pub mod hooks;
 pub mod logging;
 pub mod namespaces;
 pub mod process;

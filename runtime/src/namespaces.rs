@@ -203,7 +203,15 @@ impl NamespacePlan {
     }
 
     pub fn joins(&self, kind: Kind) -> bool {
-        self.join.iter().any(|(k, _)| *k == kind)
+        self.join_path(kind).is_some()
+    }
+
+    /// The namespace file joined for `kind`, if any.
+    pub fn join_path(&self, kind: Kind) -> Option<&Path> {
+        self.join
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, p)| p.as_path())
     }
 
     /// Clone flags for clone3. Time namespaces are entered through `unshare` in the parent
@@ -262,6 +270,46 @@ impl JoinFds {
 
     pub fn raw_fds(&self) -> Vec<i32> {
         self.fds.iter().map(|(_, _, fd)| fd.as_raw_fd()).collect()
+    }
+}
+
+/// The pid and time namespaces this process's children are born into, saved before
+/// [`JoinFds::enter_for_children`] or [`unshare_time`] change them, so that the processes the
+/// runtime itself starts afterwards (createRuntime hooks) run in the runtime's namespaces.
+pub struct ChildrenNs {
+    fds: Vec<(Kind, OwnedFd)>,
+}
+
+impl ChildrenNs {
+    pub fn save() -> Result<Self, NamespaceError> {
+        let mut fds = Vec::new();
+        for kind in [Kind::Pid, Kind::Time] {
+            let path = PathBuf::from("/proc/self/ns").join(kind.proc_name());
+            match File::open(&path) {
+                Ok(f) => fds.push((kind, OwnedFd::from(f))),
+                // A kernel without time namespaces has no such file: nothing to restore.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(NamespaceError::Open {
+                        kind: kind.proc_name(),
+                        path,
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(ChildrenNs { fds })
+    }
+
+    pub fn restore(&self) -> Result<(), NamespaceError> {
+        for (kind, fd) in &self.fds {
+            nix::sched::setns(fd, kind.clone_flag()).map_err(|errno| NamespaceError::Setns {
+                kind: kind.proc_name(),
+                path: PathBuf::from("/proc/self/ns").join(kind.proc_name()),
+                errno,
+            })?;
+        }
+        Ok(())
     }
 }
 

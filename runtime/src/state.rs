@@ -92,6 +92,10 @@ pub struct State {
     pub own_pid_ns: bool,
     #[serde(default)]
     pub owner: String,
+    /// The hooks that run after `create` (poststart, poststop), kept from the config.json read
+    /// at create: the bundle may change or vanish afterwards.
+    #[serde(default, skip_serializing_if = "crate::hooks::Hooks::is_empty")]
+    pub hooks: crate::hooks::Hooks,
 }
 
 /// The OCI runtime-spec state, as printed by `reevec state`.
@@ -161,6 +165,9 @@ pub struct Root {
 
 /// The file names inside a container's directory.
 pub const STATE_FILE: &str = "state.json";
+/// The config.json read at `create`, as the container was made from it: `exec` takes the
+/// container's process and seccomp profile from here, never from the bundle again.
+pub const SPEC_FILE: &str = "config.json";
 /// The socket the created init waits on until `start`.
 pub const START_SOCKET: &str = "start.sock";
 const LOCK_FILE: &str = "lock";
@@ -211,6 +218,11 @@ impl Root {
         }
         let lock = Lock::take(&dir)?;
         Ok((dir, lock))
+    }
+
+    /// The container's config.json as it was at `create`.
+    pub fn spec_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(SPEC_FILE)
     }
 
     /// Lock an existing container directory.
@@ -450,6 +462,7 @@ mod tests {
             cgroup: None,
             own_pid_ns: true,
             owner: String::new(),
+            hooks: Default::default(),
         };
         root.save(&st).expect("save");
         let loaded = root.load("c1").expect("load");
@@ -478,6 +491,7 @@ mod tests {
             cgroup: None,
             own_pid_ns: false,
             owner: String::new(),
+            hooks: Default::default(),
         };
         root.save(&st).expect("first save");
         st.pid = 4242;
@@ -516,6 +530,7 @@ mod tests {
             cgroup: None,
             own_pid_ns: true,
             owner: String::new(),
+            hooks: Default::default(),
         };
         std::fs::write(dir.join(START_SOCKET), b"").expect("touch");
         root.refresh(&mut st);

@@ -73,6 +73,11 @@ impl std::fmt::Display for ChildFailure {
 pub enum Message {
     /// parent → child: uid/gid maps are written, go on.
     Mapped,
+    /// child → parent: the namespaces and mounts exist (before pivot_root): run the prestart
+    /// and createRuntime hooks now.
+    RunHooks,
+    /// parent → child: the runtime's hooks ran; go on.
+    HooksDone,
     /// child → parent: the sandbox is set up and waits for start.
     Ready,
     /// child → parent (or → `start`): a step failed.

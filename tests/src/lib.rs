@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod contract;
 pub mod probe;
 
 /// How long any runtime command may take before it is killed.

@@ -34,37 +34,122 @@ pub struct Args {
     /// Extra environment variable KEY=VALUE (repeatable).
     #[arg(long, short = 'e')]
     pub env: Vec<String>,
-    /// uid[:gid] to run as.
+    /// uid[:gid] to run as (numbers).
     #[arg(long, short = 'u')]
     pub user: Option<String>,
+    /// Extra supplementary group id (repeatable).
+    #[arg(long = "additional-gids", short = 'g')]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (e.g. CAP_NET_ADMIN) to the bounding, effective and permitted sets,
+    /// never the inheritable one (CVE-2022-29162). Repeatable.
+    #[arg(long)]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Keep this many fds beyond stdio (3, 4, …) of the caller open in the process.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Accepted; a container that is really paused is refused with the reason (the process
+    /// would be frozen before it could exec).
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// SELinux label: refused when not empty (reevec has no SELinux support).
+    #[arg(long, value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// AppArmor profile: refused when not empty (reevec has no AppArmor support).
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// Refused: an exec'd process always joins the container's own cgroup.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
+}
+
+impl Args {
+    /// The flags that describe the process; with --process the file describes it all (--tty
+    /// only turns its terminal on).
+    fn process_flags(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut add = |set: bool, name| {
+            if set {
+                v.push(name)
+            }
+        };
+        add(!self.command.is_empty(), "a command");
+        add(self.cwd.is_some(), "--cwd");
+        add(!self.env.is_empty(), "--env");
+        add(self.user.is_some(), "--user");
+        add(!self.additional_gids.is_empty(), "--additional-gids");
+        add(!self.cap.is_empty(), "--cap");
+        add(self.no_new_privs, "--no-new-privs");
+        v
+    }
+
+    fn refuse_unsupported(&self) -> Result<(), CliError> {
+        let set = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
+        if set(&self.process_label) {
+            return Err(CliError::Unsupported {
+                flag: "--process-label",
+                why: "reevec has no SELinux support",
+            });
+        }
+        if set(&self.apparmor) {
+            return Err(CliError::Unsupported {
+                flag: "--apparmor",
+                why: "reevec has no AppArmor support",
+            });
+        }
+        if self.cgroup.is_some() {
+            return Err(CliError::Unsupported {
+                flag: "--cgroup",
+                why: "an exec'd process always starts in the container's own cgroup",
+            });
+        }
+        Ok(())
+    }
+}
+
+fn read_process_file(path: &PathBuf) -> Result<String, CliError> {
+    let io = |source| CliError::Io {
+        op: "read",
+        path: path.clone(),
+        source,
+    };
+    if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(io)
+    } else {
+        std::fs::read_to_string(path).map_err(io)
+    }
 }
 
 /// The process to exec: from --process, or the container's own process with the command, env,
-/// cwd and user replaced as given.
+/// cwd, user and capabilities changed as the flags say.
 fn process_of(cli: &Cli, args: &Args) -> Result<oci_spec::runtime::Process, CliError> {
     let bad = |msg: String| CliError::Usage(msg);
     if let Some(path) = &args.process {
-        let text = if path.as_os_str() == "-" {
-            std::io::read_to_string(std::io::stdin()).map_err(|source| CliError::Io {
-                op: "read",
-                path: path.clone(),
-                source,
-            })?
-        } else {
-            std::fs::read_to_string(path).map_err(|source| CliError::Io {
-                op: "read",
-                path: path.clone(),
-                source,
-            })?
-        };
-        return serde_json::from_str(&text)
-            .map_err(|e| bad(format!("--process {}: {e}", path.display())));
+        let flags = args.process_flags();
+        if !flags.is_empty() {
+            return Err(bad(format!(
+                "--process {} describes the whole process: {} cannot be combined with it",
+                path.display(),
+                flags.join(", ")
+            )));
+        }
+        let text = read_process_file(path)?;
+        let mut p: oci_spec::runtime::Process = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("--process {}: {e}", path.display())))?;
+        // conmon (Podman) passes --tty next to --process for `exec -t`.
+        if args.tty {
+            p.set_terminal(Some(true));
+        }
+        return Ok(p);
     }
     if args.command.is_empty() {
         return Err(bad("exec needs a command or --process".into()));
     }
-    let st = cli.state_root().load(&args.id)?;
-    let spec = container::plan::load_spec(&st.bundle).map_err(|e| bad(e.to_string()))?;
+    let root = cli.state_root();
+    let st = root.load(&args.id)?;
+    let spec = container::exec::container_spec(&root, &st).map_err(|e| bad(e.to_string()))?;
     let mut p = spec.process().clone().unwrap_or_default();
     p.set_args(Some(args.command.clone()));
     p.set_terminal(Some(args.tty));
@@ -76,6 +161,10 @@ fn process_of(cli: &Cli, args: &Args) -> Result<oci_spec::runtime::Process, CliE
         env.extend(args.env.iter().cloned());
         p.set_env(Some(env));
     }
+    if args.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    let mut user = p.user().clone();
     if let Some(u) = &args.user {
         let (uid, gid) = match u.split_once(':') {
             Some((a, b)) => (a, Some(b)),
@@ -83,19 +172,74 @@ fn process_of(cli: &Cli, args: &Args) -> Result<oci_spec::runtime::Process, CliE
         };
         let parse = |s: &str| {
             s.parse::<u32>()
-                .map_err(|_| bad(format!("--user {u:?}: ids must be numbers")))
+                .map_err(|_| bad(format!("--user {u:?}: ids must be numbers (uid[:gid])")))
         };
-        let mut user = p.user().clone();
         user.set_uid(parse(uid)?);
         if let Some(g) = gid {
             user.set_gid(parse(g)?);
         }
-        p.set_user(user);
+    }
+    if !args.additional_gids.is_empty() {
+        let mut gids = user.additional_gids().clone().unwrap_or_default();
+        gids.extend(&args.additional_gids);
+        user.set_additional_gids(Some(gids));
+    }
+    p.set_user(user);
+    if !args.cap.is_empty() {
+        p.set_capabilities(Some(add_caps(p.capabilities().clone(), &args.cap)?));
     }
     Ok(p)
 }
 
+/// `exec --cap`: the capability joins the bounding, effective and permitted sets (and the
+/// ambient one only where the spec already has inheritable capabilities), never the
+/// inheritable set (CVE-2022-29162), as runc ≥ 1.1.2 does.
+fn add_caps(
+    caps: Option<oci_spec::runtime::LinuxCapabilities>,
+    names: &[String],
+) -> Result<oci_spec::runtime::LinuxCapabilities, CliError> {
+    let mut caps = caps.unwrap_or_else(|| {
+        let mut c = oci_spec::runtime::LinuxCapabilities::default();
+        let none = oci_spec::runtime::Capabilities::new();
+        c.set_bounding(Some(none.clone()))
+            .set_effective(Some(none.clone()))
+            .set_permitted(Some(none.clone()))
+            .set_inheritable(None)
+            .set_ambient(None);
+        c
+    });
+    let ambient_too = caps.inheritable().as_ref().is_some_and(|i| !i.is_empty());
+    for name in names {
+        let canonical = if name.starts_with("CAP_") {
+            name.clone()
+        } else {
+            format!("CAP_{}", name.to_uppercase())
+        };
+        // config.json's spelling, CAP_ included: parse it the way the spec's own sets are.
+        let cap: oci_spec::runtime::Capability =
+            serde_json::from_value(serde_json::Value::String(canonical))
+                .map_err(|_| CliError::Usage(format!("--cap {name:?}: unknown capability")))?;
+        let with = |set: &Option<oci_spec::runtime::Capabilities>| {
+            let mut s = set.clone().unwrap_or_default();
+            s.insert(cap);
+            Some(s)
+        };
+        let (b, e, p, a) = (
+            with(caps.bounding()),
+            with(caps.effective()),
+            with(caps.permitted()),
+            with(caps.ambient()),
+        );
+        caps.set_bounding(b).set_effective(e).set_permitted(p);
+        if ambient_too {
+            caps.set_ambient(a);
+        }
+    }
+    Ok(caps)
+}
+
 pub fn run(cli: &Cli, args: &Args) -> Result<i32, CliError> {
+    args.refuse_unsupported()?;
     crate::exe_seal::ensure_sealed()?;
     let process = process_of(cli, args)?;
     if process.terminal().unwrap_or(false) && args.console_socket.is_none() {
@@ -107,6 +251,8 @@ pub fn run(cli: &Cli, args: &Args) -> Result<i32, CliError> {
         detach: args.detach,
         pid_file: args.pid_file.clone(),
         console_socket: args.console_socket.clone(),
+        preserve_fds: args.preserve_fds,
+        ignore_paused: args.ignore_paused,
     };
     Ok(container::exec(&cli.state_root(), &opts)?)
 }

@@ -63,7 +63,7 @@ pub fn run(_cli: &Cli, _args: &Args) -> Result<i32, CliError> {
     let v = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.3.0",
-        "hooks": [],
+        "hooks": crate::hooks::Phase::ALL.map(|p| p.name()),
         "mountOptions": MOUNT_OPTIONS,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],

@@ -9,7 +9,7 @@ pub struct Args {
     /// Signal name or number.
     #[arg(default_value = "SIGTERM")]
     pub signal: String,
-    /// Signal every process of the container, not only its init.
+    /// Signal every process of the container, not only its init (succeeds when none is left).
     #[arg(long, short = 'a')]
     pub all: bool,
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -55,6 +56,15 @@ pub struct Cli {
     /// The cgroup2 mount to use instead of the one found in /proc/self/mountinfo.
     #[arg(long, global = true, value_name = "DIR")]
     pub cgroup_root: Option<PathBuf>,
+    /// Path of criu, accepted for runc compatibility: reevec has no checkpoint/restore, so it
+    /// is never run (`checkpoint` and `restore` fail).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub criu: Option<PathBuf>,
+    /// runc's rootless mode, before the verb as runc takes it: `auto` and `false` are
+    /// accepted (reevec runs as root and uses a user namespace when config.json asks for one);
+    /// `true` is refused. (`spec --rootless` is the spec verb's own flag.)
+    #[arg(long, value_name = "auto|true|false")]
+    pub rootless: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -91,6 +101,10 @@ pub enum Command {
     Update(update::Args),
     /// Print a container's statistics (--stats) or stream stats and OOM events as JSON lines.
     Events(events::Args),
+    /// Not supported: reevec has no CRIU integration (fails with a clear error).
+    Checkpoint(checkpoint::Args),
+    /// Not supported: reevec has no CRIU integration (fails with a clear error).
+    Restore(checkpoint::Args),
 }
 
 /// Errors of the CLI layer.
@@ -132,10 +146,11 @@ pub enum CliError {
     },
     #[error("write to stdout: {0}")]
     Stdout(std::io::Error),
-    #[error(
-        "--systemd-cgroup is not supported: reevec drives cgroup v2 directly (use Delegate=yes)"
-    )]
-    Systemd,
+    #[error("{flag} is not supported: {why}")]
+    Unsupported {
+        flag: &'static str,
+        why: &'static str,
+    },
     #[error("unknown --cgroup-manager {0:?}: use fs or disabled")]
     CgroupManager(String),
     #[error("unknown --format {0:?}: use table or json")]
@@ -147,9 +162,27 @@ impl Cli {
         crate::state::Root::new(&self.root)
     }
 
+    /// Refuse global flags whose meaning reevec cannot honour.
+    fn refuse_unsupported(&self) -> Result<(), CliError> {
+        match self.rootless.as_deref() {
+            None | Some("auto") | Some("false") => Ok(()),
+            Some("true") => Err(CliError::Unsupported {
+                flag: "--rootless=true",
+                why: "reevec runs as root; an unprivileged sandbox is a user namespace in config.json",
+            }),
+            Some(other) => Err(CliError::Usage(format!(
+                "--rootless {other:?}: use auto, true or false"
+            ))),
+        }
+    }
+
     pub fn cgroup_mode(&self) -> Result<CgroupMode, CliError> {
         if self.systemd_cgroup {
-            return Err(CliError::Systemd);
+            return Err(CliError::Unsupported {
+                flag: "--systemd-cgroup",
+                why: "reevec drives cgroup v2 directly: give it a delegated subtree (systemd \
+                      Delegate=yes) and a plain cgroupsPath",
+            });
         }
         match (self.cgroup_manager.as_str(), &self.cgroup_root) {
             ("disabled", _) => Ok(CgroupMode::Disabled),
@@ -232,6 +265,7 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(cli: &Cli) -> Result<i32, CliError> {
+    cli.refuse_unsupported()?;
     match &cli.command {
         Command::Create(a) => create::run(cli, a),
         Command::Start(a) => start::run(cli, a),
@@ -248,6 +282,8 @@ fn dispatch(cli: &Cli) -> Result<i32, CliError> {
         Command::Resume(a) => resume::run(cli, a),
         Command::Update(a) => update::run(cli, a),
         Command::Events(a) => events::run(cli, a),
+        Command::Checkpoint(_) => Err(checkpoint::unsupported("checkpoint")),
+        Command::Restore(_) => Err(checkpoint::unsupported("restore")),
     }
 }
 

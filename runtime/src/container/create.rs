@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::plan::{load_spec, PlanError, SandboxPlan};
 use super::{cgroup, CgroupMode};
+use crate::hooks::Phase;
 use crate::namespaces::{self, Kind};
 use crate::process::{self, Child, Forked};
 use crate::state::{self, Root, State, Status};
@@ -53,6 +54,8 @@ pub enum CreateError {
     },
     #[error("setgroups([]) before entering the user namespace: {0}")]
     ClearGroups(nix::errno::Errno),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     #[error("{0}")]
     Child(ChildFailure),
     #[error("container init exited before it was ready ({exit}); its stderr has the reason")]
@@ -67,6 +70,11 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub cgroups: CgroupMode,
+    /// Keep this many fds above stderr (3, 4, …) open in the container (`--preserve-fds`).
+    pub preserve_fds: u32,
+    /// Give the container a session keyring of its own (runc's default; `--no-new-keyring`
+    /// turns it off).
+    pub new_keyring: bool,
 }
 
 /// A created sandbox: its state, and the init process with its pidfd.
@@ -115,6 +123,8 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
     })?;
     let spec = load_spec(&bundle)?;
     let mut plan = SandboxPlan::build(&opts.id, &bundle, &spec, opts.console_socket.is_some())?;
+    plan.process.preserve_fds = opts.preserve_fds;
+    plan.new_keyring = opts.new_keyring;
     let seccomp = match &plan.seccomp {
         Some(profile) => Some(crate::seccomp::load_cached(
             profile,
@@ -150,7 +160,19 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
         cgroup: None,
         own_pid_ns: plan.namespaces.is_new(Kind::Pid),
         owner: "root".to_string(),
+        hooks: plan.hooks.only(&[Phase::Poststart, Phase::Poststop]),
     };
+    // The container is made from this config.json once: later verbs (exec) read this copy, so
+    // a bundle changed or removed after create does not change the container.
+    let spec_copy = root.spec_path(&opts.id);
+    let spec_bytes = serde_json::to_vec(&spec).map_err(|e| CreateError::Write {
+        path: spec_copy.clone(),
+        source: e.into(),
+    })?;
+    std::fs::write(&spec_copy, spec_bytes).map_err(|source| CreateError::Write {
+        path: spec_copy.clone(),
+        source,
+    })?;
     root.save(&st)?;
 
     let cg = match &cg_plan {
@@ -175,6 +197,13 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
         None => None,
     };
     let joins = plan.namespaces.open_joins()?;
+    let runtime_hooks = plan.hooks.has(Phase::Prestart) || plan.hooks.has(Phase::CreateRuntime);
+    let ns = &plan.namespaces;
+    // The runtime's own hooks must not be born into the container's pid or time namespace.
+    let our_children_ns = (runtime_hooks
+        && (ns.joins(Kind::Pid) || ns.joins(Kind::Time) || ns.is_new(Kind::Time)))
+    .then(namespaces::ChildrenNs::save)
+    .transpose()?;
     // pid and time namespaces apply to children: enter them here, before clone.
     joins.enter_for_children()?;
     if plan.namespaces.is_new(Kind::Time) {
@@ -209,11 +238,15 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
                     console: console.as_ref().map(|c| c.as_raw_fd()),
                     seccomp: seccomp.as_ref(),
                     inherited_lock: lock.raw_fd(),
+                    state: &st,
                 },
             )
         }
         Forked::Parent(child) => child,
     };
+    if let Some(ours) = &our_children_ns {
+        ours.restore()?;
+    }
     drop(child_end);
     drop(listener);
     drop(console);
@@ -244,24 +277,34 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
         std::fs::write(&path, adj.to_string())
             .map_err(|source| CreateError::Write { path, source })?;
     }
-    match parent_end.recv()? {
-        Some(Message::Ready) => {}
-        Some(Message::Failed(f)) => return Err(CreateError::Child(f)),
-        Some(other) => {
-            return Err(sync::SyncError::Unexpected {
-                peer: "container init",
-                expected: "ready",
-                got: other,
+    loop {
+        match parent_end.recv()? {
+            Some(Message::Ready) => break,
+            Some(Message::RunHooks) => {
+                let mut now = st.clone();
+                now.pid = child.pid;
+                let state = crate::hooks::state_json(&now.oci());
+                plan.hooks.run(Phase::Prestart, &state)?;
+                plan.hooks.run(Phase::CreateRuntime, &state)?;
+                parent_end.send(&Message::HooksDone)?;
             }
-            .into())
-        }
-        None => {
-            let exit = match process::wait_pidfd(&child) {
-                Ok(e) => format!("{e:?}"),
-                Err(e) => e.to_string(),
-            };
-            rb.child = None;
-            return Err(CreateError::ChildDied { exit });
+            Some(Message::Failed(f)) => return Err(CreateError::Child(f)),
+            Some(other) => {
+                return Err(sync::SyncError::Unexpected {
+                    peer: "container init",
+                    expected: "ready",
+                    got: other,
+                }
+                .into())
+            }
+            None => {
+                let exit = match process::wait_pidfd(&child) {
+                    Ok(e) => format!("{e:?}"),
+                    Err(e) => e.to_string(),
+                };
+                rb.child = None;
+                return Err(CreateError::ChildDied { exit });
+            }
         }
     }
     st.pid = child.pid;

@@ -20,6 +20,11 @@ pub enum ExecError {
     State(#[from] state::StateError),
     #[error("cannot exec in container {id}: it is {status}, not running")]
     NotRunning { id: String, status: Status },
+    #[error(
+        "--ignore-paused: container {0} is paused; a process started in its frozen cgroup could \
+         not exec until `resume`, so reevec refuses instead of hanging"
+    )]
+    Paused(String),
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error(transparent)]
@@ -60,6 +65,25 @@ pub struct ExecOptions {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// Keep fds 3 .. 3+N of the caller open in the process (`--preserve-fds`).
+    pub preserve_fds: u32,
+    /// runc's --ignore-paused: accepted, but a paused container is refused with a reason.
+    pub ignore_paused: bool,
+}
+
+/// The config.json the container was created from: the copy `create` kept in the state
+/// directory (the bundle may have changed since), or the bundle's for a container made by an
+/// older reevec that kept no copy.
+pub fn container_spec(
+    root: &Root,
+    st: &state::State,
+) -> Result<oci_spec::runtime::Spec, PlanError> {
+    let dir = root.dir(&st.id);
+    if root.spec_path(&st.id).exists() {
+        load_spec(&dir)
+    } else {
+        load_spec(&st.bundle)
+    }
 }
 
 /// The namespaces of `pid` that differ from ours, as a join plan.
@@ -80,6 +104,9 @@ fn namespaces_of(pid: i32) -> NamespacePlan {
 /// it has exec'd.
 pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32, ExecError> {
     let st = root.load(&opts.id)?;
+    if st.status == Status::Paused && opts.ignore_paused {
+        return Err(ExecError::Paused(opts.id.clone()));
+    }
     if st.status != Status::Running {
         return Err(ExecError::NotRunning {
             id: opts.id.clone(),
@@ -95,8 +122,9 @@ pub fn exec(root: &Root, opts: &ExecOptions) -> Result<i32, ExecError> {
             status: Status::Stopped,
         });
     }
-    let spec = load_spec(&st.bundle)?;
-    let process = ProcessPlan::from_oci(&opts.process)?;
+    let spec = container_spec(root, &st)?;
+    let mut process = ProcessPlan::from_oci(&opts.process)?;
+    process.preserve_fds = opts.preserve_fds;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(profile) => Some(crate::seccomp::load_cached(
             profile,

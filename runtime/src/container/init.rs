@@ -2,10 +2,12 @@
 //! semantics, single-threaded) inside the new namespaces. Every step that can fail reports a
 //! [`ChildFailure`] (step, path, errno) to the runtime over the sync channel and exits.
 //!
-//! Order: wait for id maps → join namespaces → new session → hostname → root filesystem (mounts,
-//! console, pivot_root, masks) → rlimits → resolve the executable → Ready → wait for `start` →
-//! umask, fds close-on-exec → [seccomp if no_new_privs is off] → bounding set, identity,
-//! capabilities → cwd (verified inside the root) → no_new_privs → seccomp → execve.
+//! Order: wait for id maps → join namespaces → new session → session keyring → hostname → root
+//! filesystem (mounts; [prestart + createRuntime hooks in the runtime, createContainer hooks
+//! here]; console, pivot_root, masks) → rlimits → resolve the executable → Ready → wait for
+//! `start` → [startContainer hooks] → umask, fds close-on-exec → cwd (as root, verified inside
+//! the root) → [seccomp if no_new_privs is off] → bounding set, identity, capabilities →
+//! no_new_privs → seccomp → execve.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -15,8 +17,10 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 
 use super::plan::{ProcessPlan, SandboxPlan};
+use crate::hooks::Phase;
 use crate::namespaces::{JoinFds, Kind};
 use crate::seccomp::Program;
+use crate::state::{State, Status};
 use crate::sync::{Channel, ChildFailure, Message};
 
 /// What the child inherits from `create` besides the plan.
@@ -29,6 +33,9 @@ pub struct ChildCtx<'a> {
     pub seccomp: Option<&'a Program>,
     /// The runtime's state lock: closed at once, or `start` would wait for it forever.
     pub inherited_lock: RawFd,
+    /// The container's state as `create` made it: what createContainer and startContainer
+    /// hooks read (with this process's pid, as runc gives them).
+    pub state: &'a State,
 }
 
 fn failure(
@@ -70,7 +77,9 @@ pub fn child_main(plan: &SandboxPlan, ctx: ChildCtx<'_>) -> ! {
     };
     let (exe, conn) = started;
     let setgroups = !(plan.namespaces.is_new(Kind::User) && plan.deny_setgroups());
-    let f = match finish(&plan.process, setgroups, ctx.seccomp, &exe) {
+    let result = run_hooks(plan, ctx.state, Phase::StartContainer, Status::Created)
+        .and_then(|()| finish(&plan.process, setgroups, ctx.seccomp, &exe));
+    let f = match result {
         Ok(never) => match never {},
         Err(f) => f,
     };
@@ -108,6 +117,9 @@ fn setup(plan: &SandboxPlan, ctx: &ChildCtx<'_>) -> Result<(CString, Channel), C
     // SAFETY: setsid has no arguments. A new session: no controlling terminal to inject into
     // (TIOCSTI, CVE-2017-5226).
     check("setsid", "", unsafe { libc::setsid() } as libc::c_long)?;
+    if plan.new_keyring {
+        join_session_keyring(&plan.id)?;
+    }
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h).map_err(|e| sys("sethostname", h, e))?;
     }
@@ -124,6 +136,26 @@ fn setup(plan: &SandboxPlan, ctx: &ChildCtx<'_>) -> Result<(CString, Channel), C
     let mount_err =
         |e: reeve_rootfs::MountError| failure(e.step(), e.path(), e.errno(), e.to_string());
     let root = reeve_rootfs::prepare_root(&plan.mounts).map_err(mount_err)?;
+    if plan.hooks.has(Phase::Prestart) || plan.hooks.has(Phase::CreateRuntime) {
+        // The runtime runs these in its own namespaces, now that ours and our mounts exist.
+        ctx.sync
+            .send(&Message::RunHooks)
+            .map_err(|e| failure("sync", "", 0, e.to_string()))?;
+        match ctx.sync.expect() {
+            Ok(Message::HooksDone) => {}
+            Ok(other) => {
+                return Err(failure(
+                    "sync",
+                    "",
+                    0,
+                    format!("expected hooks done, got {other:?}"),
+                ))
+            }
+            Err(e) => return Err(failure("sync", "", 0, e.to_string())),
+        }
+    }
+    // In our namespaces, before pivot_root: the hook's path resolves on the host.
+    run_hooks(plan, ctx.state, Phase::CreateContainer, Status::Creating)?;
     reeve_rootfs::pivot(&root).map_err(mount_err)?;
     drop(root);
     if let Some(console) = ctx.console {
@@ -165,6 +197,44 @@ fn setup(plan: &SandboxPlan, ctx: &ChildCtx<'_>) -> Result<(CString, Channel), C
         if let Ok(Message::Start) = conn.expect() {
             return Ok((exe, conn));
         }
+    }
+}
+
+/// Run the hooks of `phase` from inside the container, with this process as the state's pid.
+fn run_hooks(
+    plan: &SandboxPlan,
+    state: &State,
+    phase: Phase,
+    status: Status,
+) -> Result<(), ChildFailure> {
+    if !plan.hooks.has(phase) {
+        return Ok(());
+    }
+    let mut now = state.clone();
+    now.status = status;
+    now.pid = nix::unistd::getpid().as_raw();
+    plan.hooks
+        .run(phase, &crate::hooks::state_json(&now.oci()))
+        .map_err(|e| failure("hook", phase.name(), 0, e.to_string()))
+}
+
+/// A session keyring of the container's own, so its processes never see the keys of the
+/// session that started the runtime (runc's default; `--no-new-keyring` skips it). A kernel
+/// without keys (ENOSYS) has nothing to share.
+fn join_session_keyring(id: &str) -> Result<(), ChildFailure> {
+    let name = CString::new(format!("_ses.{id}"))
+        .map_err(|_| failure("keyring", id, libc::EINVAL, "NUL in container id"))?;
+    // SAFETY: keyctl(KEYCTL_JOIN_SESSION_KEYRING, name) with a valid NUL-terminated string.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            libc::KEYCTL_JOIN_SESSION_KEYRING,
+            name.as_ptr(),
+        )
+    };
+    match Errno::result(r) {
+        Ok(_) | Err(Errno::ENOSYS) => Ok(()),
+        Err(e) => Err(sys("keyctl", "KEYCTL_JOIN_SESSION_KEYRING", e)),
     }
 }
 
@@ -386,17 +456,27 @@ fn finish(
         // SAFETY: umask cannot fail.
         unsafe { libc::umask(mask as libc::mode_t) };
     }
-    // No inherited fd may survive exec (CVE-2024-21626): mark everything above stderr
-    // close-on-exec; the `start` connection and sync channel are closed by exec too.
+    // No inherited fd may survive exec (CVE-2024-21626): mark everything above stderr (and
+    // above the ones --preserve-fds asks to keep) close-on-exec; the `start` connection and
+    // the sync channel are close-on-exec already.
+    let first = 3u32.saturating_add(p.preserve_fds);
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    check("close_range", "3..", unsafe {
+    check("close_range", &format!("{first}.."), unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            3u32,
+            first,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )
     })?;
+    // The cwd is entered while we are still root with every capability, as runc does: before
+    // a seccomp profile that may lack openat2 is installed, and so that a cwd root can reach
+    // is entered whatever the user. A permission error is tried again as the user, below.
+    let cwd_pending = match enter_cwd(&p.cwd) {
+        Ok(()) => false,
+        Err(f) if f.errno == libc::EACCES || f.errno == libc::EPERM => true,
+        Err(f) => return Err(f),
+    };
     let seccomp_early = !p.no_new_privileges;
     if seccomp_early {
         // Without no_new_privs the filter needs CAP_SYS_ADMIN, which is about to go.
@@ -444,7 +524,9 @@ fn finish(
     p.caps
         .apply()
         .map_err(|e| failure("capabilities", "", 0, e.to_string()))?;
-    enter_cwd(&p.cwd)?;
+    if cwd_pending {
+        enter_cwd(&p.cwd)?;
+    }
     if p.no_new_privileges {
         // SAFETY: prctl with integer arguments.
         check("prctl", "PR_SET_NO_NEW_PRIVS", unsafe {

@@ -49,20 +49,31 @@ pub enum RunError {
     Signals(nix::errno::Errno),
 }
 
+/// How `run` ends.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunMode {
+    /// Return once the process started.
+    pub detach: bool,
+    /// Leave the stopped container for a later `delete` instead of deleting it.
+    pub keep: bool,
+}
+
 /// create + start + wait (forwarding signals) + delete. Returns the exit status (128+signal when
 /// killed), or 0 at once with `detach`.
-pub fn run(root: &Root, opts: &CreateOptions, detach: bool) -> Result<i32, RunError> {
+pub fn run(root: &Root, opts: &CreateOptions, mode: RunMode) -> Result<i32, RunError> {
     let created = create(root, opts)?;
     if let Err(e) = start(root, &opts.id) {
         let _ = delete(root, &opts.id, true);
         let _ = process::wait_pidfd(&created.child);
         return Err(e.into());
     }
-    if detach {
+    if mode.detach {
         return Ok(0);
     }
     let exit = wait_forwarding(&created.child)?;
-    delete(root, &opts.id, true)?;
+    if !mode.keep {
+        delete(root, &opts.id, true)?;
+    }
     Ok(exit.status())
 }
 

@@ -26,17 +26,23 @@ pub enum PlanError {
     #[error("process.cwd {0:?} must be an absolute path")]
     RelativeCwd(String),
     #[error(
-        "joining an existing mount namespace is not supported: reevec builds the root in a new one"
+        "linux.namespaces: joining an existing mount namespace (path {0}) is not supported: \
+         reevec builds the container's root with pivot_root in a mount namespace of its own, which \
+         would replace the root of every process already in that namespace"
     )]
-    JoinedMountNs,
-    #[error("a new mount namespace is required (add {{\"type\":\"mount\"}} to linux.namespaces)")]
+    JoinedMountNs(String),
+    #[error(
+        "linux.namespaces: a new mount namespace is required (add {{\"type\":\"mount\"}}): \
+         without one, the root filesystem, /proc, masked paths and pivot_root would change the \
+         host's own mounts"
+    )]
     NoMountNs,
     #[error("hostname is set but the container has no new uts namespace")]
     HostnameWithoutUts,
     #[error("terminal: true needs --console-socket")]
     TerminalWithoutConsole,
-    #[error("OCI hooks are not supported by reevec (found {0})")]
-    Hooks(&'static str),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Namespace(#[from] crate::namespaces::NamespaceError),
     #[error(transparent)]
@@ -60,6 +66,9 @@ pub struct ProcessPlan {
     pub terminal: bool,
     pub caps: CapPlan,
     pub rlimits: Vec<Rlimit>,
+    /// fds 3 .. 3+preserve_fds stay open across exec (`--preserve-fds`); every other fd above
+    /// stderr is closed.
+    pub preserve_fds: u32,
 }
 
 /// The whole sandbox, as plain data.
@@ -75,6 +84,8 @@ pub struct SandboxPlan {
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub process: ProcessPlan,
+    /// `hooks`, validated.
+    pub hooks: crate::hooks::Hooks,
     /// `linux.seccomp`, compiled (through the cache) right before clone.
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
     /// `linux.resources`, when the spec sets a limit a host without cgroups would drop.
@@ -86,6 +97,8 @@ pub struct SandboxPlan {
     pub cgroups_path: Option<String>,
     /// `linux.timeOffsets` as (clock, seconds, nanoseconds).
     pub time_offsets: Vec<(String, i64, u32)>,
+    /// Join a new session keyring in the init (runc's default; off with `--no-new-keyring`).
+    pub new_keyring: bool,
 }
 
 /// The default PATH used to look the executable up when the spec's env has none.
@@ -129,26 +142,10 @@ impl SandboxPlan {
     pub fn build(id: &str, bundle: &Path, spec: &Spec, console: bool) -> Result<Self, PlanError> {
         let process = spec.process().as_ref().ok_or(PlanError::NoProcess)?;
         let process_plan = ProcessPlan::from_oci(process)?;
-        if let Some(h) = spec.hooks() {
-            let none = |v: &Option<Vec<_>>| v.as_ref().is_none_or(|v| v.is_empty());
-            #[allow(deprecated)]
-            let found = [
-                ("prestart", none(h.prestart())),
-                ("createRuntime", none(h.create_runtime())),
-                ("createContainer", none(h.create_container())),
-                ("startContainer", none(h.start_container())),
-                ("poststart", none(h.poststart())),
-                ("poststop", none(h.poststop())),
-            ]
-            .into_iter()
-            .find(|(_, empty)| !empty);
-            if let Some((name, _)) = found {
-                return Err(PlanError::Hooks(name));
-            }
-        }
+        let hooks = crate::hooks::Hooks::from_spec(spec.hooks().as_ref())?;
         let namespaces = NamespacePlan::from_spec(spec)?;
-        if namespaces.joins(Kind::Mount) {
-            return Err(PlanError::JoinedMountNs);
+        if let Some(path) = namespaces.join_path(Kind::Mount) {
+            return Err(PlanError::JoinedMountNs(path.display().to_string()));
         }
         if !namespaces.is_new(Kind::Mount) {
             return Err(PlanError::NoMountNs);
@@ -189,6 +186,7 @@ impl SandboxPlan {
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
             process: process_plan,
+            hooks,
             seccomp: linux.and_then(|l| l.seccomp().clone()),
             resources: linux
                 .and_then(|l| l.resources().clone())
@@ -199,6 +197,7 @@ impl SandboxPlan {
                 .and_then(|l| l.cgroups_path().as_ref())
                 .map(|p| p.to_string_lossy().into_owned()),
             time_offsets,
+            new_keyring: false,
         })
     }
 
@@ -238,6 +237,7 @@ impl ProcessPlan {
             terminal: process.terminal().unwrap_or(false),
             caps: CapPlan::from_spec(process.capabilities().as_ref()),
             rlimits: rlimits::plan(process.rlimits().as_deref().unwrap_or(&[]))?,
+            preserve_fds: 0,
         })
     }
 
@@ -285,11 +285,8 @@ mod tests {
         let cases = [
             (spec(r#","terminal":true"#, ""), "console"),
             (
-                spec(
-                    "",
-                    r#","hostname":"h","hooks":{"prestart":[{"path":"/x"}]}"#,
-                ),
-                "hooks",
+                spec("", r#","hooks":{"prestart":[{"path":"x"}]}"#),
+                "prestart hook \"x\": path must be absolute",
             ),
         ];
         for (s, want) in cases {

@@ -475,6 +475,7 @@ mod tests {
             cgroup: None,
             own_pid_ns: true,
             owner: String::new(),
+            hooks: Default::default(),
         };
         root.save(&st).unwrap();
         for err in [

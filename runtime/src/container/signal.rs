@@ -5,6 +5,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use super::cgroup;
+use crate::hooks::Phase;
 use crate::process;
 use crate::state::{self, Root, State, Status};
 
@@ -13,7 +14,8 @@ use crate::state::{self, Root, State, Status};
 pub enum SignalError {
     #[error(transparent)]
     State(#[from] state::StateError),
-    #[error("container {0} is not running")]
+    /// containerd's shim matches "container not running" (and runc says exactly that).
+    #[error("cannot signal container {0}: container not running")]
     NotRunning(String),
     #[error("cannot delete container {id} that is not stopped: {status} (use --force)")]
     NotStopped { id: String, status: Status },
@@ -71,14 +73,24 @@ pub fn pids(st: &State) -> Result<Vec<i32>, SignalError> {
     Ok(out)
 }
 
-/// Send `signal` to the init, or with `all` to every process of the container.
+/// Send `signal` to the init, or with `all` to every process of the container. A container
+/// whose init is gone is "not running", except for `all`, which then has nothing left to
+/// signal and succeeds, as runc 1.1 does (containerd's shim sends `kill --all` to containers
+/// that already exited and waits for it to succeed).
 pub fn kill(root: &Root, id: &str, signal: i32, all: bool) -> Result<(), SignalError> {
     let st = root.load(id)?;
+    let gone = || {
+        if all {
+            Ok(())
+        } else {
+            Err(SignalError::NotRunning(id.to_string()))
+        }
+    };
     if matches!(st.status, Status::Stopped | Status::Creating) {
-        return Err(SignalError::NotRunning(id.to_string()));
+        return gone();
     }
     let Some(fd) = init_pidfd(&st)? else {
-        return Err(SignalError::NotRunning(id.to_string()));
+        return gone();
     };
     if all {
         for pid in pids(&st)? {
@@ -95,7 +107,7 @@ pub fn kill(root: &Root, id: &str, signal: i32, all: bool) -> Result<(), SignalE
         Err(process::ProcessError::Signal {
             errno: nix::errno::Errno::ESRCH,
             ..
-        }) => Err(SignalError::NotRunning(id.to_string())),
+        }) => gone(),
         r => Ok(r?),
     }
 }
@@ -156,5 +168,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<(), SignalError> {
         cgroup::remove(cg)?;
     }
     root.remove(id)?;
+    // The container is gone; poststop hooks only warn when they fail.
+    let mut gone = st.clone();
+    gone.status = Status::Stopped;
+    let _ = st
+        .hooks
+        .run(Phase::Poststop, &crate::hooks::state_json(&gone.oci()));
     Ok(())
 }

@@ -3,6 +3,7 @@
 use std::os::fd::AsRawFd;
 
 use super::create::socket_path;
+use crate::hooks::Phase;
 use crate::state::{self, Root, Status};
 use crate::sync::{self, Channel, ChildFailure, Message};
 
@@ -42,7 +43,13 @@ pub fn start(root: &Root, id: &str) -> Result<(), StartError> {
     root.save(&st)?;
     // The init closes the connection by exec (close-on-exec) or sends why exec failed.
     match conn.recv()? {
-        None => Ok(()),
+        None => {
+            // poststart hooks only warn when they fail.
+            let _ = st
+                .hooks
+                .run(Phase::Poststart, &crate::hooks::state_json(&st.oci()));
+            Ok(())
+        }
         Some(Message::Failed(f)) => Err(StartError::Child(f)),
         Some(other) => Err(sync::SyncError::Unexpected {
             peer: "container init",
