@@ -5,11 +5,12 @@
 #   reeve-runtime:reevec_vm   reevec end to end through its CLI, and a cross-check with runc 1.1.5
 #   reeve-tests:isolation_vm  the isolation probe under reevec and runc, and resource interference
 #   reeve-supervisor:supervisor_vm  reeved with real limits, under reevec and under runc
+#   reeve-tests:contract_vm   OCI hooks and the errors callers match, reevec against runc 1.1.5
 # Exits non-zero when any of them fails; prints each binary's and the total VM time.
 # The environment knobs of tests/vm/run.sh (VM_MEM, VM_TIMEOUT, ...) apply.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-BINARIES=(reeve-runtime:cgroups_vm reeve-runtime:reevec_vm reeve-tests:isolation_vm reeve-supervisor:supervisor_vm)
+BINARIES=(reeve-runtime:cgroups_vm reeve-runtime:reevec_vm reeve-tests:isolation_vm reeve-supervisor:supervisor_vm reeve-tests:contract_vm)
 # supervisor_vm boots nine sandboxes under runc, slow under TCG on a loaded host: a longer watchdog
 export VM_TIMEOUT=${VM_TIMEOUT:-600}
 failed=()
