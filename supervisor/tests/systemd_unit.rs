@@ -1,5 +1,5 @@
 //! reeved.service passes `systemd-analyze verify` (with ExecStart pointing at the built binary,
-//! since /usr/local/bin/reeved is not installed here) and says what reeved relies on.
+//! since /usr/bin/reeved is not installed here) and says what reeved relies on.
 
 use std::process::Command;
 
@@ -15,7 +15,7 @@ fn unit_has_what_reeved_relies_on() {
         "WatchdogSec=30s",
         "RuntimeDirectory=reeve",
         "RuntimeDirectoryPreserve=yes",
-        "ExecStart=/usr/local/bin/reeved --config /etc/reeve/reeved.toml run",
+        "ExecStart=/usr/bin/reeved --config /etc/reeve/reeved.toml run",
     ] {
         assert!(UNIT.lines().any(|l| l == line), "missing {line}");
     }
@@ -34,7 +34,7 @@ fn unit_passes_systemd_analyze_verify() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let unit = UNIT.replace("/usr/local/bin/reeved", env!("CARGO_BIN_EXE_reeved"));
+    let unit = UNIT.replace("/usr/bin/reeved", env!("CARGO_BIN_EXE_reeved"));
     let path = dir.path().join("reeved.service");
     std::fs::write(&path, unit).unwrap();
     let o = Command::new("systemd-analyze")
