@@ -92,3 +92,77 @@ fn a_missing_rootfs_fails_and_leaves_nothing() {
     );
     assert_nothing_left(&h, &b, &c.id);
 }
+
+/// A broken config.json is refused before anything exists, and the error (on stderr and in
+/// the `--log` JSON line containerd shows its user) names the file, line, column, field and
+/// the bad value with what is accepted.
+#[test]
+fn config_json_errors_name_line_column_field_and_value() {
+    require_root!();
+    let h = Harness::reevec("jsonerr");
+    type Edit = Box<dyn Fn(&mut Bundle)>;
+    let cases: [(&str, Edit, &str); 3] = [
+        (
+            "unknown rlimit",
+            Box::new(|b: &mut Bundle| {
+                b.spec_mut()["process"]["rlimits"] =
+                    serde_json::json!([{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}]);
+            }),
+            "process.rlimits[0].type: unknown value \"RLIMIT_BOGUS\" (expected one of: RLIMIT_CPU",
+        ),
+        (
+            "wrong type",
+            Box::new(|b: &mut Bundle| {
+                b.spec_mut()["process"]["user"]["uid"] = serde_json::json!("root");
+            }),
+            "process.user.uid: invalid type: string \"root\", expected u32",
+        ),
+        (
+            "syntax",
+            Box::new(|_: &mut Bundle| {}),
+            "expected `,` or `}`",
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let mut b = h.bundle();
+        edit(&mut b);
+        b.save();
+        let config = b.path().join("config.json");
+        if name == "syntax" {
+            let text = std::fs::read_to_string(&config).expect("config");
+            std::fs::write(
+                &config,
+                text.replacen("\"process\"", "\"x\": 1 \"process\"", 1),
+            )
+            .expect("break config");
+        }
+        let c = h.container();
+        let log = h.dir().join(format!("{}.log", c.id));
+        let out = h.exec(&[
+            "--log",
+            log.to_str().expect("utf-8"),
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            b.path().to_str().expect("utf-8"),
+            &c.id,
+        ]);
+        out.assert_fails();
+        let prefix = format!("{}:", config.display());
+        assert!(
+            out.stderr.contains(&prefix),
+            "{name}: names the file: {out}"
+        );
+        assert!(out.stderr.contains(want), "{name}: {out}");
+        let last = std::fs::read_to_string(&log).expect("log file");
+        let line: serde_json::Value =
+            serde_json::from_str(last.lines().last().expect("a line")).expect("JSON log line");
+        assert_eq!(line["level"], "error", "{line}");
+        assert!(
+            line["msg"].as_str().is_some_and(|m| m.contains(want)),
+            "{line}"
+        );
+        assert_nothing_left(&h, &b, &c.id);
+    }
+}

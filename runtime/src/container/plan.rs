@@ -13,9 +13,19 @@ use crate::rlimits::{self, Rlimit};
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("read {path}: {source}")]
-    Load {
+    Read {
         path: PathBuf,
-        source: oci_spec::OciSpecError,
+        source: std::io::Error,
+    },
+    /// config.json is not JSON, or a field has the wrong type or an unknown value.
+    #[error("{path}:{line}:{column}: {field}: {message}")]
+    Json {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        /// The JSON path of the field, e.g. `process.rlimits[0].type` (`.` for the document).
+        field: String,
+        message: String,
     },
     #[error("{path}: ociVersion {version:?} is not a 1.x version")]
     Version { path: PathBuf, version: String },
@@ -107,10 +117,11 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// Load `config.json` from a bundle.
 pub fn load_spec(bundle: &Path) -> Result<Spec, PlanError> {
     let path = bundle.join("config.json");
-    let spec = Spec::load(&path).map_err(|source| PlanError::Load {
+    let text = std::fs::read_to_string(&path).map_err(|source| PlanError::Read {
         path: path.clone(),
         source,
     })?;
+    let spec: Spec = parse_json(&text, &path)?;
     if !spec.version().starts_with("1.") {
         return Err(PlanError::Version {
             path,
@@ -118,6 +129,47 @@ pub fn load_spec(bundle: &Path) -> Result<Spec, PlanError> {
         });
     }
     Ok(spec)
+}
+
+/// Parse JSON naming the file, line, column and JSON path of whatever is wrong, and the bad
+/// value with what is accepted, as runc and crun do.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, PlanError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        PlanError::Json {
+            path: path.to_path_buf(),
+            line: inner.line(),
+            column: inner.column(),
+            field,
+            message: readable(&inner),
+        }
+    })
+}
+
+/// serde_json's message without its " at line L column C" tail (the error says where already),
+/// and serde's "unknown variant `X`, expected one of `A`, `B`" as `unknown value "X" (expected
+/// one of A, B)`.
+fn readable(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let tail = format!(" at line {} column {}", e.line(), e.column());
+    let msg = full.strip_suffix(&tail).unwrap_or(&full);
+    for kind in ["variant", "field"] {
+        let Some(rest) = msg.strip_prefix(&format!("unknown {kind} `")) else {
+            continue;
+        };
+        let Some((value, expected)) = rest.split_once('`') else {
+            continue;
+        };
+        let expected = expected
+            .trim_start_matches(", ")
+            .replace('`', "")
+            .replace("expected one of ", "expected one of: ");
+        let what = if kind == "variant" { "value" } else { "field" };
+        return format!("unknown {what} {value:?} ({expected})");
+    }
+    msg.to_string()
 }
 
 fn resources_set(r: &oci_spec::runtime::LinuxResources) -> bool {
@@ -313,6 +365,40 @@ mod tests {
             SandboxPlan::build("c", Path::new("/b"), &nomnt, false),
             Err(PlanError::NoMountNs)
         ));
+    }
+
+    #[test]
+    fn json_errors_name_the_line_column_field_and_value() {
+        let path = Path::new("/b/config.json");
+        let bad_enum = r#"{"ociVersion":"1.3.0","process":{"cwd":"/","user":{"uid":0,"gid":0},
+"args":["sh"],"rlimits":[{"type":"RLIMIT_BOGUS","hard":1,"soft":1}]}}"#;
+        let e = parse_json::<Spec>(bad_enum, path)
+            .expect_err("unknown rlimit")
+            .to_string();
+        assert!(
+            e.starts_with(
+                "/b/config.json:2:47: process.rlimits[0].type: unknown value \"RLIMIT_BOGUS\" \
+                 (expected one of: RLIMIT_"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("RLIMIT_NOFILE"), "names what is accepted: {e}");
+        let bad_type = r#"{"ociVersion":"1.3.0","process":{"cwd":"/","user":{"uid":"zero","gid":0},"args":["sh"]}}"#;
+        let e = parse_json::<Spec>(bad_type, path)
+            .expect_err("type")
+            .to_string();
+        assert!(e.starts_with("/b/config.json:1:"), "{e}");
+        assert!(
+            e.contains("process.user.uid: invalid type: string \"zero\", expected u32"),
+            "{e}"
+        );
+        let bad_syntax =
+            "{\"ociVersion\": \"1.3.0\",\n  \"process\": {\"cwd\": \"/\" \"args\": []}}";
+        let e = parse_json::<Spec>(bad_syntax, path)
+            .expect_err("syntax")
+            .to_string();
+        assert!(e.starts_with("/b/config.json:2:"), "{e}");
+        assert!(e.contains("expected `,` or `}`"), "{e}");
     }
 
     #[test]
