@@ -26,10 +26,12 @@ pub enum ControlError {
     },
     #[error("another reeved answers on {0}")]
     InUse(PathBuf),
-    #[error("reeved is not running (connect {path}: {source})")]
+    #[error("reeved is not running (connect {path}: {source}){used}")]
     NotRunning {
         path: PathBuf,
         source: std::io::Error,
+        /// Where the socket path came from, for the user to check (", from …"), or empty.
+        used: String,
     },
     #[error("bad answer from reeved: {0}")]
     Protocol(String),
@@ -252,6 +254,7 @@ pub async fn request(
         .map_err(|source| ControlError::NotRunning {
             path: socket.to_path_buf(),
             source,
+            used: String::new(),
         })?;
     let (r, mut w) = stream.into_split();
     let io = |op| {

@@ -17,10 +17,11 @@ use reeve_supervisor::{daemon, demo, display, tenant};
 #[derive(Debug, Parser)]
 #[command(name = "reeved", version, about)]
 struct Cli {
-    /// The configuration file.
-    #[arg(long, global = true, default_value = config::DEFAULT_PATH, env = "REEVED_CONFIG")]
-    config: PathBuf,
-    /// The state directory (control socket) when there is no configuration file to say it.
+    /// The configuration file [default: /etc/reeve/reeved.toml]. Control commands dial the
+    /// socket in its state_dir.
+    #[arg(long, global = true, env = "REEVED_CONFIG")]
+    config: Option<PathBuf>,
+    /// The state directory (control socket) when no --config is given.
     #[arg(long, global = true)]
     state_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -216,18 +217,59 @@ fn main() -> ExitCode {
     }
 }
 
-fn socket(cli: &Cli) -> PathBuf {
-    if let Some(s) = &cli.state_dir {
-        return Paths::new(s).socket;
-    }
-    match Config::load(&cli.config) {
-        Ok(c) => Paths::new(&c.state_dir).socket,
-        Err(_) => Paths::new(std::path::Path::new("/run/reeve")).socket,
+impl Cli {
+    /// --config, or the default path.
+    fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
     }
 }
 
+/// The control socket, and where its path came from: the state_dir of an explicit --config,
+/// then --state-dir, then the default config file's state_dir, then /run/reeve. A config
+/// file that is named or exists but does not load is an error, never a silent fallback.
+fn socket(cli: &Cli) -> Result<(PathBuf, String), MainError> {
+    let from_config = |path: &std::path::Path| -> Result<(PathBuf, String), MainError> {
+        let c = Config::load(path)?;
+        let used = format!("state_dir {} of {}", c.state_dir.display(), path.display());
+        Ok((Paths::new(&c.state_dir).socket, used))
+    };
+    if let Some(path) = &cli.config {
+        return from_config(path);
+    }
+    if let Some(s) = &cli.state_dir {
+        return Ok((Paths::new(s).socket, format!("--state-dir {}", s.display())));
+    }
+    let default = PathBuf::from(config::DEFAULT_PATH);
+    if default.exists() {
+        return from_config(&default);
+    }
+    let dir = std::path::Path::new("/run/reeve");
+    Ok((
+        Paths::new(dir).socket,
+        format!(
+            "the default state dir {} ({} does not exist)",
+            dir.display(),
+            default.display()
+        ),
+    ))
+}
+
 async fn ask(cli: &Cli, req: Request) -> Result<Value, MainError> {
-    Ok(control::request(&socket(cli), &req, |l| say!("{l}")).await?)
+    let (path, used) = socket(cli)?;
+    control::request(&path, &req, |l| say!("{l}"))
+        .await
+        .map_err(|e| match e {
+            control::ControlError::NotRunning { path, source, .. } => {
+                MainError::Control(control::ControlError::NotRunning {
+                    path,
+                    source,
+                    used: format!(", socket from {used}"),
+                })
+            }
+            e => MainError::Control(e),
+        })
 }
 
 fn tenants_of(v: &Value) -> Result<Vec<TenantStatus>, MainError> {
@@ -241,7 +283,7 @@ fn print_json(v: &Value) {
 async fn run(cli: Cli, demo_network: bool) -> Result<ExitCode, MainError> {
     match &cli.command {
         Cmd::Run => {
-            let cfg = Config::load(&cli.config)?;
+            let cfg = Config::load(&cli.config_path())?;
             daemon::run(cfg, daemon::Options::default()).await?;
         }
         Cmd::Status { json } | Cmd::Tenant(TenantCmd::List { json }) => {
@@ -305,7 +347,7 @@ async fn run(cli: Cli, demo_network: bool) -> Result<ExitCode, MainError> {
                 Ok(v) => print_json(&v),
                 Err(MainError::Control(control::ControlError::NotRunning { .. })) if is_create => {
                     // No daemon: create the data; the next reeved start picks it up.
-                    let cfg = Config::load(&cli.config)?;
+                    let cfg = Config::load(&cli.config_path())?;
                     let dir = reeve_supervisor::supervisor::create_tenant_data(&cfg, &n)?;
                     say!("created {} (reeved is not running)", dir.display());
                 }
@@ -329,7 +371,7 @@ async fn run(cli: Cli, demo_network: bool) -> Result<ExitCode, MainError> {
             .await?;
         }
         Cmd::CheckConfig => {
-            let cfg = Config::load(&cli.config)?;
+            let cfg = Config::load(&cli.config_path())?;
             let ctx = Ctx::new(cfg, false)?;
             say!(
                 "runtime: {} {}",
@@ -374,7 +416,8 @@ async fn run(cli: Cli, demo_network: bool) -> Result<ExitCode, MainError> {
         }
         Cmd::Helper(h) => return Ok(helper(h)),
         Cmd::Audit { name, probe, json } => {
-            let code = reeve_supervisor::audit::main(&cli.config, name, probe.clone(), *json);
+            let code =
+                reeve_supervisor::audit::main(&cli.config_path(), name, probe.clone(), *json);
             return Ok(ExitCode::from(code));
         }
         Cmd::Demo {
