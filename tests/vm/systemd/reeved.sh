@@ -52,23 +52,24 @@ CFG=/etc/reeve/reeved.toml
 DATA=/data/tenants
 STATE=/run/reeve
 
-# name pid per line, from `reeved status --json` (pretty-printed: one key per line)
+# `reeved status --json` is pretty-printed, one key per line, keys sorted; the tenant objects are
+# at brace depth 2 (limits and stats below them). tenant_fields KEY -> "name value" lines.
 status_json() { reeved status --json 2>/dev/null; }
-pids_of() { # -> "alpha 123 beta 456" (sorted by name)
-  status_json | awk '
-    /"name":/ { gsub(/[",]/, "", $2); n = $2 }
-    /"pid":/ { gsub(/,/, "", $2); if (n != "") { print n, $2; n = "" } }' | sort | tr '\n' ' ' | sed 's/ $//'
+tenant_fields() {
+  status_json | awk -v key="$1" '
+    { line = $0 }
+    depth == 2 && match(line, /^ *"[a-z_]+": /) {
+      k = line; sub(/^ *"/, "", k); sub(/".*/, "", k)
+      v = line; sub(/^ *"[a-z_]+": /, "", v); sub(/,$/, "", v); gsub(/"/, "", v)
+      f[k] = v
+    }
+    { o = gsub(/\{/, "{", line); c = gsub(/\}/, "}", line)
+      if (depth == 2 && depth - c + o < 2) { if ("name" in f) print f["name"], f[key]; delete f }
+      depth += o - c }'
 }
-phase_of() { # NAME -> phase
-  status_json | awk -v want="$1" '
-    /"name":/ { gsub(/[",]/, "", $2); n = $2 }
-    /"phase":/ { gsub(/[",]/, "", $2); if (n == want) print $2 }' | head -1
-}
-adopted_of() {
-  status_json | awk -v want="$1" '
-    /"name":/ { gsub(/[",]/, "", $2); n = $2 }
-    /"adopted":/ { gsub(/[",]/, "", $2); if (n == want) print $2 }' | head -1
-}
+pids_of() { tenant_fields pid | sort | tr '\n' ' ' | sed 's/ $//'; } # -> "alpha 123 beta 456"
+phase_of() { tenant_fields phase | awk -v t="$1" '$1 == t { print $2 }'; }
+adopted_of() { tenant_fields adopted | awk -v t="$1" '$1 == t { print $2 }'; }
 all_running() {
   local t
   for t in $TENANTS; do [ "$(phase_of "$t")" = running ] || return 1; done
@@ -104,7 +105,9 @@ if [ -z "$DEB" ] || [ ! -f "$DEB" ]; then
 fi
 DEB=$(readlink -f "$DEB")
 # (the VM has no network: everything the package depends on must be in the image)
+t0=$(now)
 if out=$(DEBIAN_FRONTEND=noninteractive apt install -y "$DEB" 2>&1); then
+  awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "TIME apt-install %.1f\n", b-a }'
   ok install
 else
   fail install "apt install $DEB: $(echo "$out" | tail -5 | tr '\n' ' ')"
@@ -314,7 +317,10 @@ fi
 phase watchdog
 
 # ---------------------------------------------------------------- purge: state goes, data stays
-if out=$(DEBIAN_FRONTEND=noninteractive apt-get purge -y reeve 2>&1); then ok purge; else fail purge "$(echo "$out" | tail -3 | tr '\n' ' ')"; fi
+t0=$(now)
+if out=$(DEBIAN_FRONTEND=noninteractive apt-get purge -y reeve 2>&1); then
+  awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "TIME apt-purge %.1f\n", b-a }'
+  ok purge; else fail purge "$(echo "$out" | tail -3 | tr '\n' ' ')"; fi
 gone=1
 for f in /usr/bin/reeved /usr/bin/reevec /lib/systemd/system/reeved.service $CFG $STATE \
          /etc/systemd/system/multi-user.target.wants/reeved.service; do

@@ -90,7 +90,7 @@ T2=$(now)
 
 QEMU=(qemu-system-x86_64 -accel tcg -machine pc -cpu max -m "$MEM" -smp "$SMP"
   -kernel "$KERNEL" -initrd "$WORK/initrd.cpio"
-  -append "console=ttyS0 rdinit=/init panic=-1 oops=panic quiet loglevel=3 tsc=reliable systemd.show_status=0 systemd.log_target=console udev.log_level=3 ${VM_APPEND:-}"
+  -append "console=ttyS0 rdinit=/init panic=-1 oops=panic quiet loglevel=3 tsc=reliable systemd.show_status=0 udev.log_level=3 ${VM_APPEND:-}"
   -display none -vga none -monitor none -no-reboot -nodefaults
   -serial "file:$WORK/console.log" -serial "file:$WORK/out.log")
 [ -n "$BIOS" ] && QEMU+=(-bios "$BIOS")
