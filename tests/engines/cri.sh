@@ -11,6 +11,10 @@
 # the CNI result has an address on eth0, and it adds a loopback network of its own: a conflist with
 # only `loopback` cannot start any pod. So the conflist is `ptp` + `host-local` (a veth pair, no
 # iptables): the pod gets its own netns with lo and eth0.
+#
+# CRI_TRACE=1 (e.g. ENGINES_ENV=CRI_TRACE=1) puts a wrapper between the shim and $RUNTIME_BIN that
+# logs every call's arguments and exit status to /tmp/cri/runtime-calls.log; the pod-pid step then
+# also checks the exit status of the shim's `kill --all ID 9` after the init exited.
 ENGINE=cri
 SELF=$(readlink -f "$0")
 . "$(dirname "$SELF")/lib.sh"
@@ -37,7 +41,12 @@ snapshotter() { if grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev
 
 write_configs() {
   mkdir -p "$CRI_DIR" /etc/cni/net.d /etc/containerd "$LOG_DIR" /var/lib/cni
-  local snap; snap=$(snapshotter)
+  local snap bin=$RUNTIME_BIN; snap=$(snapshotter)
+  if [ "${CRI_TRACE:-0}" = 1 ]; then
+    bin=$CRI_DIR/runtime-trace
+    printf '#!/bin/sh\n"%s" "$@"\nrc=$?\necho "rc=$rc $*" >> %s/runtime-calls.log\nexit $rc\n' "$RUNTIME_BIN" "$CRI_DIR" > "$bin"
+    chmod 755 "$bin"
+  fi
   cat > /etc/containerd/config.toml <<EOF
 version = 2
 root = "/var/lib/containerd"
@@ -56,7 +65,7 @@ state = "/run/containerd"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.reeve]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.reeve.options]
-        BinaryName = "$RUNTIME_BIN"
+        BinaryName = "$bin"
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
@@ -258,6 +267,12 @@ t_pod_pid() {
   # the shim's kill --all after the exit must not have failed
   o=$(grep -E "killall failed|failed to kill init's children" "$DAEMON_LOG" | grep -F "${d:0:12}" | tail -1)
   [ -z "$o" ] || fail "after d exited: $(echo "$o" | oneline 400)"
+  if [ "${CRI_TRACE:-0}" = 1 ]; then
+    o=$(grep -F "kill --all $d 9" "$CRI_DIR/runtime-calls.log" | sed "s/ --root .* kill --all [0-9a-f]* 9/ kill --all ${d:0:12} 9/" | tr '\n' ' ')
+    [ -n "$o" ] || fail "the shim never ran kill --all $d 9"
+    case $o in *rc=[1-9]*) fail "kill --all ${d:0:12} 9 failed ($o)" ;; esac
+    r="$r; kill --all after exit: $o"
+  fi
   o=$(cri rm "$d" 2>&1) || fail "rm d: $(echo "$o" | oneline 400)"
   ok "d shares the pause's pid namespace (PID 1 = pause); $r; kill --all after exit ok; removed"
 }
@@ -327,7 +342,13 @@ t_clean() {
   retry 15 sh -c "[ -z \"\$(bash $SELF --run-step leftovers)\" ]"
   o=$(leftovers)
   [ -z "$o" ] || fail "$(echo "$o" | oneline 400)"
-  ok "no pods, containers, runtime state in $SHIM_ROOT, shims, container cgroups or mounts left"
+  local calls=""
+  if [ "${CRI_TRACE:-0}" = 1 ] && [ -f "$CRI_DIR/runtime-calls.log" ]; then
+    # every runtime call that failed, verb and id only (some are expected, e.g. delete of a gone task)
+    o=$(grep -v '^rc=0 ' "$CRI_DIR/runtime-calls.log" | sed -E 's/ --root [^ ]+ --log [^ ]+ --log-format json//; s/([0-9a-f]{12})[0-9a-f]{52}/\1/g' | oneline 400)
+    calls="; $(wc -l < "$CRI_DIR/runtime-calls.log") runtime calls, failed: ${o:-none}"
+  fi
+  ok "no pods, containers, runtime state in $SHIM_ROOT, shims, container cgroups or mounts left$calls"
 }
 
 lib_main "$@"
