@@ -119,8 +119,9 @@ for f in /usr/bin/reeved /usr/bin/reevec /lib/systemd/system/reeved.service $CFG
   [ -e "$f" ] || { files_ok=0; echo "  missing $f"; }
 done
 # (the image's dpkg excludes /usr/share/man: look in the package itself)
+listing=$(dpkg-deb -c "$DEB")
 for f in usr/share/man/man8/reeved.8.gz usr/share/man/man8/reevec.8.gz; do
-  dpkg-deb -c "$DEB" | grep -q " ./$f\$" || { files_ok=0; echo "  not in the package: /$f"; }
+  echo "$listing" | grep -q " ./$f\$" || { files_ok=0; echo "  not in the package: /$f"; }
 done
 check package-files "a packaged file is missing" [ $files_ok = 1 ]
 check conffile "$CFG is not a conffile" sh -c "dpkg-query -W -f '\${Conffiles}' reeve | grep -q '$CFG'"
