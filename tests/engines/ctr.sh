@@ -46,13 +46,14 @@ t_run_d() {
   retry 10 sh -c '[ "$1" = RUNNING ]' _ "$(task_status c-$SN)" || fail "task status '$(task_status c-$SN)'"
   ok "RUNNING, pid $("${C[@]}" task ls | awk -v id=c-$SN '$1 == id { print $2 }')"
 }
+t_runtime() { runtime_state c-$SN /run/containerd/runc/default; }
 t_exec() {
   local o; o=$(c task exec --exec-id e1 c-$SN sh -c 'echo exec-in-$(cat /proc/1/comm)' 2>&1) || fail "ctr task exec: $(echo "$o" | oneline)"
   expect "output" '^exec-in-sleep$' "$o"; ok "$o"
 }
 t_exec_t() {
   local o; o=$(tty_run "${C[@]}" task exec -t --exec-id e2 c-$SN tty 2>&1) || fail "ctr task exec -t: $(echo "$o" | oneline)"
-  expect "tty" '/dev/pts/[0-9]+' "$o"; ok "$(echo "$o" | oneline)"
+  expect "tty" '/dev/pts/[0-9]+' "$o"; no_errors "the engine" "$o"; ok "$(echo "$o" | oneline)"
 }
 t_exec_d_kill() {
   local o; o=$(c task exec -d --exec-id e3 c-$SN sleep 600 2>&1) || fail "ctr task exec -d: $(echo "$o" | oneline)"
@@ -87,7 +88,7 @@ t_rm() {
 }
 t_run_t() {
   local o; o=$(tty_run "${C[@]}" run -t --rm "${R[@]}" --snapshotter "$SN" "$IMG" t-$SN tty 2>&1) || fail "ctr run -t: $(echo "$o" | oneline)"
-  expect "tty" '/dev/pts/[0-9]+' "$o"; ok "$(echo "$o" | oneline)"
+  expect "tty" '/dev/pts/[0-9]+' "$o"; no_errors "the engine" "$o"; ok "$(echo "$o" | oneline)"
 }
 t_memory() {
   local o v f=/sys/fs/cgroup/default/mem/memory.max
@@ -114,6 +115,7 @@ for SN in native overlayfs; do
   export SN
   step $SN/run 90 t_run
   step $SN/run-d 90 t_run_d
+  step $SN/runtime 60 t_runtime
   step $SN/exec 60 t_exec
   step $SN/exec-t 60 t_exec_t
   step $SN/exec-d+kill 90 t_exec_d_kill

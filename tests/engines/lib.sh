@@ -38,6 +38,23 @@ http_get() {
   echo "$r" | head -1 | grep -q ' 200 '
 }
 
+# runtime_state ID ROOT...: proves the container was made by $RUNTIME_BIN: the runtime's own `state`
+# (against the --root the engine gave it) must know ID and call it running
+runtime_state() {
+  local id=$1 root o; shift
+  for root in "$@"; do
+    if [ -n "$root" ]; then o=$(to 20 "$RUNTIME_BIN" --root "$root" state "$id" 2>&1); else o=$(to 20 "$RUNTIME_BIN" state "$id" 2>&1); fi
+    if printf '%s' "$o" | grep -qE '"status": ?"running"'; then
+      ok "$RUNTIME_BIN ${root:+--root $root }state ${id:0:12}: running, pid $(printf '%s' "$o" | grep -oE '"pid": ?[0-9]+' | grep -oE '[0-9]+$')"
+    fi
+  done
+  echo "state dirs that mention ${id:0:12}:"; find /run -maxdepth 6 -name "${id:0:12}*" 2>/dev/null | head
+  fail "$RUNTIME_BIN state ${id:0:12} (roots: $*): $(printf '%s' "$o" | oneline)"
+}
+
+# no_errors WHAT TEXT: fail the step when an engine printed an error although the command succeeded
+no_errors() { printf '%s' "$2" | grep -qE 'ERRO|level=error' && fail "$1 printed an error: $(printf '%s' "$2" | grep -E 'ERRO|level=error' | head -1 | sed 's/\x1b\[[0-9;]*m//g' | oneline)"; return 0; }
+
 step() { # NAME SECONDS FUNCTION
   local name=$1 secs=$2 fn=$3 out=$STEP_DIR/${1//\//_}.out rc res detail t0 t1
   t0=$(date +%s)

@@ -39,13 +39,17 @@ t_run_d() {
   [ "$(cstate d1)" = running ] || fail "state $(cstate d1)"
   ok "running, pid $("${P[@]}" inspect -f '{{.State.Pid}}' d1)"
 }
+t_runtime() {
+  local id; id=$("${P[@]}" inspect -f '{{.Id}}' d1 2>&1) || fail "podman inspect d1: $id"
+  runtime_state "$id" "" /run/$RUNTIME
+}
 t_exec() {
   local o; o=$(pm exec d1 sh -c 'echo exec-in-$(cat /proc/1/comm)' 2>&1) || fail "podman exec: $(echo "$o" | oneline)"
   expect "output" '^exec-in-sleep$' "$o"; ok "$o"
 }
 t_exec_t() {
   local o; o=$(pm exec -t d1 tty 2>&1) || fail "podman exec -t: $(echo "$o" | oneline)"
-  expect "tty" '/dev/pts/[0-9]+' "$o"; ok "$(echo "$o" | oneline)"
+  expect "tty" '/dev/pts/[0-9]+' "$o"; no_errors "the engine" "$o"; ok "$(echo "$o" | oneline)"
 }
 t_exec_d() {
   local o; o=$(pm exec -d d1 sh -c 'echo detached > /tmp/execd' 2>&1) || fail "podman exec -d: $(echo "$o" | oneline)"
@@ -139,6 +143,7 @@ step info 90 t_info
 step load 150 t_load
 step run 90 t_run
 step run-d 90 t_run_d
+step runtime 60 t_runtime
 step exec 60 t_exec
 step exec-t 60 t_exec_t
 step exec-d 60 t_exec_d
