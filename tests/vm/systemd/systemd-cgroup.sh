@@ -14,6 +14,8 @@ set -u
 BIN=/reeve-vm/bin
 pass=0
 fail=0
+# Every runtime call is time-boxed: a hang is a FAIL with its name, not a dead VM.
+to() { timeout -k 5 60 "$@"; }
 check() { # NAME OK(0/1) DETAIL
   if [ "$2" = 0 ]; then echo "CHECK $1 ok $3"; pass=$((pass + 1))
   else echo "CHECK $1 FAIL $3"; fail=$((fail + 1)); fi
@@ -23,7 +25,8 @@ B=$(mktemp -d /tmp/sdcg.XXXXXX)
 mkdir -p "$B/rootfs/bin" "$B/rootfs/proc" "$B/rootfs/dev" "$B/rootfs/sys" "$B/rootfs/tmp"
 cp "$BIN/busybox" "$B/rootfs/bin/busybox"
 for a in sh sleep cat echo; do ln -s busybox "$B/rootfs/bin/$a"; done
-"$BIN/reevec" spec --bundle "$B" || { echo "reevec spec failed"; exit 1; }
+echo "bundle in $B"
+to "$BIN/reevec" spec --bundle "$B" || { echo "reevec spec failed"; exit 1; }
 # The runtime's own spec with a cgroupsPath, limits and a long sleep: exact-line edits of its
 # pretty-printed JSON (2 spaces: top-level keys; 4 spaces: fields of linux and process).
 spec_with() { # CGROUPS_PATH
@@ -42,13 +45,14 @@ declare -A VALUES
 for rt in reevec runc; do
   id="c-$rt"
   unit="reeve-test-$id.scope"
+  echo "== $rt"
   spec_with "system.slice:reeve-test:$id"
   R=(--root "/run/sdcg-$rt" --systemd-cgroup)
-  out=$("$BIN/$rt" "${R[@]}" create --bundle "$B" "$id" 2>&1)
+  out=$(to "$BIN/$rt" "${R[@]}" create --bundle "$B" "$id" 2>&1)
   check "$rt/create" $? "$out"
-  out=$("$BIN/$rt" "${R[@]}" start "$id" 2>&1)
+  out=$(to "$BIN/$rt" "${R[@]}" start "$id" 2>&1)
   check "$rt/start" $? "$out"
-  pid=$("$BIN/$rt" "${R[@]}" state "$id" | "$BIN/busybox" sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
+  pid=$(to "$BIN/$rt" "${R[@]}" state "$id" | "$BIN/busybox" sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
   state=$(systemctl is-active "$unit" 2>&1)
   [ "$state" = active ]; check "$rt/scope-active" $? "$unit: $state"
   cg=$(cat "/proc/$pid/cgroup" 2>/dev/null)
@@ -60,16 +64,16 @@ for rt in reevec runc; do
   systemctl daemon-reload
   f2="$(file "$unit" memory.max) $(file "$unit" pids.max) $(file "$unit" cpu.max)"
   [ "$f2" = "$f" ]; check "$rt/daemon-reload-keeps-files" $? "after daemon-reload: $f2"
-  out=$("$BIN/$rt" "${R[@]}" update --memory 134217728 "$id" 2>&1)
+  out=$(to "$BIN/$rt" "${R[@]}" update --memory 134217728 "$id" 2>&1)
   check "$rt/update" $? "$out"
   u="$(prop "$unit" MemoryMax) $(file "$unit" memory.max)"
   [ "$u" = "134217728 134217728" ]; check "$rt/update-applied" $? "MemoryMax memory.max = $u"
   systemctl daemon-reload
   u2="$(prop "$unit" MemoryMax) $(file "$unit" memory.max)"
   [ "$u2" = "$u" ]; check "$rt/update-survives-reload" $? "after daemon-reload: $u2"
-  out=$("$BIN/$rt" "${R[@]}" exec "$id" echo exec-ok 2>&1)
+  out=$(to "$BIN/$rt" "${R[@]}" exec "$id" echo exec-ok 2>&1)
   [ "$out" = exec-ok ]; check "$rt/exec" $? "$out"
-  out=$("$BIN/$rt" "${R[@]}" delete --force "$id" 2>&1)
+  out=$(to "$BIN/$rt" "${R[@]}" delete --force "$id" 2>&1)
   check "$rt/delete" $? "$out"
   sleep 1
   state=$(systemctl is-active "$unit" 2>&1)
