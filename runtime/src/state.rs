@@ -87,6 +87,9 @@ pub struct State {
     /// Absolute cgroup directory of the container, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<PathBuf>,
+    /// The systemd scope that owns `cgroup`, with the systemd cgroup driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
     /// Whether the container has its own pid namespace (kill of init then kills everything).
     #[serde(default)]
     pub own_pid_ns: bool,
@@ -463,6 +466,7 @@ mod tests {
             own_pid_ns: true,
             owner: String::new(),
             hooks: Default::default(),
+            systemd_unit: None,
         };
         root.save(&st).expect("save");
         let loaded = root.load("c1").expect("load");
@@ -492,6 +496,7 @@ mod tests {
             own_pid_ns: false,
             owner: String::new(),
             hooks: Default::default(),
+            systemd_unit: None,
         };
         root.save(&st).expect("first save");
         st.pid = 4242;
@@ -531,6 +536,7 @@ mod tests {
             own_pid_ns: true,
             owner: String::new(),
             hooks: Default::default(),
+            systemd_unit: None,
         };
         std::fs::write(dir.join(START_SOCKET), b"").expect("touch");
         root.refresh(&mut st);

@@ -20,6 +20,7 @@ pub mod devices;
 pub mod error;
 pub mod plan;
 pub mod stats;
+pub mod systemd;
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};

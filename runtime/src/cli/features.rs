@@ -68,7 +68,7 @@ pub fn run(_cli: &Cli, _args: &Args) -> Result<i32, CliError> {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
-            "cgroup": {"v1": false, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": false, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
             "seccomp": {
                 "enabled": true,
                 "actions": SECCOMP_ACTIONS,

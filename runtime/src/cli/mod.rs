@@ -46,7 +46,8 @@ pub struct Cli {
     /// Log debug messages too.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Use the systemd cgroup driver (not supported: reevec drives cgroup v2 directly).
+    /// Use the systemd cgroup driver: each container's cgroup is a transient scope that systemd
+    /// creates over D-Bus (cgroupsPath slice:prefix:name, default system.slice:reevec:<id>).
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// How to handle cgroups: `fs` (cgroup v2, the default) or `disabled` (run WITHOUT any
@@ -178,11 +179,12 @@ impl Cli {
 
     pub fn cgroup_mode(&self) -> Result<CgroupMode, CliError> {
         if self.systemd_cgroup {
-            return Err(CliError::Unsupported {
-                flag: "--systemd-cgroup",
-                why: "reevec drives cgroup v2 directly: give it a delegated subtree (systemd \
-                      Delegate=yes) and a plain cgroupsPath",
-            });
+            if self.cgroup_manager == "disabled" {
+                return Err(CliError::Usage(
+                    "--systemd-cgroup and --cgroup-manager=disabled contradict each other".into(),
+                ));
+            }
+            return Ok(CgroupMode::Systemd);
         }
         match (self.cgroup_manager.as_str(), &self.cgroup_root) {
             ("disabled", _) => Ok(CgroupMode::Disabled),

@@ -161,6 +161,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
         own_pid_ns: plan.namespaces.is_new(Kind::Pid),
         owner: "root".to_string(),
         hooks: plan.hooks.only(&[Phase::Poststart, Phase::Poststop]),
+        systemd_unit: None,
     };
     // The container is made from this config.json once: later verbs (exec) read this copy, so
     // a bundle changed or removed after create does not change the container.
@@ -176,13 +177,13 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
     root.save(&st)?;
 
     let cg = match &cg_plan {
-        Some(p) => {
+        Some(p) if !p.after_clone() => {
             let cg = cgroup::SandboxCgroup::create(p, &opts.id)?;
             st.cgroup = Some(cg.path().to_path_buf());
             rb.cgroup = Some(cg);
             rb.cgroup.as_ref()
         }
-        None => None,
+        _ => None,
     };
     let cg_dir = cg.map(|c| c.open_dir()).transpose()?;
 
@@ -261,6 +262,15 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created, CreateError>
         if let Some(cg) = &rb.cgroup {
             cg.add_pid(child.pid)?;
         }
+    }
+    if let Some(p) = cg_plan.as_ref().filter(|p| p.after_clone()) {
+        // systemd makes the scope with the init in it (D-Bus only now: zbus runs threads,
+        // and the clone is behind us).
+        let cg = cgroup::SandboxCgroup::start_scope(p, child.pid)?;
+        st.cgroup = Some(cg.path().to_path_buf());
+        st.systemd_unit = cg.unit().map(str::to_string);
+        rb.cgroup = Some(cg);
+        root.save(&st)?;
     }
 
     if plan.namespaces.is_new(Kind::User) {

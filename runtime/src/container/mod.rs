@@ -32,6 +32,8 @@ pub enum CgroupMode {
     Root(std::path::PathBuf),
     /// Run without cgroups: limits in the spec are NOT applied (said loudly).
     Disabled,
+    /// The systemd cgroup driver: a transient scope per container (`--systemd-cgroup`).
+    Systemd,
 }
 
 /// Errors of `run`.

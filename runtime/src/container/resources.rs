@@ -51,6 +51,12 @@ pub enum ResourcesError {
         #[source]
         source: CgroupError,
     },
+    #[error("update container {id}: {source}")]
+    Systemd {
+        id: String,
+        #[source]
+        source: crate::cgroups::systemd::SystemdError,
+    },
     #[error("{op} container {id}: poll {what}: {source}")]
     Poll {
         op: &'static str,
@@ -231,6 +237,15 @@ pub fn update(
     }
     if plan.is_empty() {
         return Ok(plan.ignored);
+    }
+    if let Some(unit) = &st.systemd_unit {
+        // The unit's properties too, or systemd writes its own values back on daemon-reload.
+        crate::cgroups::systemd::set_limits(unit, &plan).map_err(|source| {
+            ResourcesError::Systemd {
+                id: id.to_string(),
+                source,
+            }
+        })?;
     }
     manager_for(dir)
         .update(&plan)
@@ -476,6 +491,7 @@ mod tests {
             own_pid_ns: true,
             owner: String::new(),
             hooks: Default::default(),
+            systemd_unit: None,
         };
         root.save(&st).unwrap();
         for err in [

@@ -165,7 +165,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<(), SignalError> {
         _ => kill_and_wait(&st)?,
     }
     if let Some(cg) = &st.cgroup {
-        cgroup::remove(cg)?;
+        cgroup::remove(cg, st.systemd_unit.as_deref())?;
     }
     root.remove(id)?;
     // The container is gone; poststop hooks only warn when they fail.

@@ -48,8 +48,9 @@ for rt in reevec runc; do
   echo "== $rt"
   spec_with "system.slice:reeve-test:$id"
   R=(--root "/run/sdcg-$rt" --systemd-cgroup)
-  out=$(to "$BIN/$rt" "${R[@]}" create --bundle "$B" "$id" 2>&1)
-  check "$rt/create" $? "$out"
+  # The init inherits create's stdio: a file, not a $(...) pipe that would stay open.
+  to "$BIN/$rt" "${R[@]}" create --bundle "$B" "$id" >"$B/$rt.create.out" 2>&1 </dev/null
+  check "$rt/create" $? "$(cat "$B/$rt.create.out")"
   out=$(to "$BIN/$rt" "${R[@]}" start "$id" 2>&1)
   check "$rt/start" $? "$out"
   pid=$(to "$BIN/$rt" "${R[@]}" state "$id" | "$BIN/busybox" sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
