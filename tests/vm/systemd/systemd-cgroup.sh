@@ -8,9 +8,21 @@
 #   limits; `systemctl daemon-reload` changes none of them; `update --memory` changes both the
 #   property and the file, and survives another daemon-reload; exec works; delete stops the
 #   scope and leaves no cgroup. Then the two runtimes' values are compared.
-# Needs (VM_FILES): /reeve-vm/bin/reevec, /reeve-vm/bin/runc, /reeve-vm/bin/busybox.
-# Ends with "N passed, M failed" and exits 1 when anything failed.
+# Run it on the host (as root): it boots the systemd VM (tests/vm/systemd/run.sh) on itself
+# with target/release/reevec, the host's runc and busybox. Ends with "N passed, M failed" and
+# exits 1 when anything failed.
 set -u
+if [ "${REEVE_IN_SYSTEMD_VM:-0}" != 1 ]; then
+  HERE=$(cd "$(dirname "$0")" && pwd)
+  TOP=$(cd "$HERE/../../.." && pwd)
+  REEVEC=$TOP/target/release/reevec
+  RUNC=$(command -v runc || ls /usr/sbin/runc 2>/dev/null)
+  [ -x "$REEVEC" ] || { echo "systemd-cgroup.sh: build $REEVEC first (cargo build --release -p reeve-runtime)" >&2; exit 126; }
+  [ -n "$RUNC" ] || { echo "systemd-cgroup.sh: no runc on the host (apt-get install runc)" >&2; exit 126; }
+  export VM_FILES="${VM_FILES:-} $REEVEC:/reeve-vm/bin/reevec $RUNC:/reeve-vm/bin/runc /bin/busybox:/reeve-vm/bin/busybox"
+  export VM_TIMEOUT=${VM_TIMEOUT:-400}
+  exec "$HERE/run.sh" "$HERE/systemd-cgroup.sh"
+fi
 BIN=/reeve-vm/bin
 pass=0
 fail=0
