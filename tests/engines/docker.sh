@@ -33,68 +33,68 @@ t_run() {
   expect "output" '^hello-from-[0-9a-f]{12} 42$' "$o"; ok "$o"
 }
 t_run_d() {
-  local o; o=$(to 60 docker run -d --name d1 "$IMG" sh -c 'echo started-d1; exec sleep 1000' 2>&1) || fail "docker run -d: $(echo "$o" | oneline)"
-  retry 10 sh -c '[ "$(docker inspect -f {{.State.Status}} d1)" = running ]' || fail "state $(cstate d1)"
-  ok "running, pid $(docker inspect -f '{{.State.Pid}}' d1)"
+  local o; o=$(to 60 docker run -d --name main1 "$IMG" sh -c 'echo started-main1; exec sleep 1000' 2>&1) || fail "docker run -d: $(echo "$o" | oneline)"
+  retry 10 sh -c '[ "$(docker inspect -f {{.State.Status}} main1)" = running ]' || fail "state $(cstate main1)"
+  ok "running, pid $(docker inspect -f '{{.State.Pid}}' main1)"
 }
 t_runtime() {
-  local id; id=$(docker inspect -f '{{.Id}} {{.HostConfig.Runtime}}' d1 2>&1) || fail "docker inspect d1: $id"
+  local id; id=$(docker inspect -f '{{.Id}} {{.HostConfig.Runtime}}' main1 2>&1) || fail "docker inspect main1: $id"
   [ "${id#* }" = "$DRT" ] || fail "HostConfig.Runtime is '${id#* }', not $DRT"
   # dockerd 20.10 gives containerd-shim-runc-v2 the root runtime-runc for every runtime (newer
   # releases say so in defaultV2ShimConfig); runtime-<name> is tried too
   runtime_state "${id%% *}" /run/docker/runtime-runc/moby /run/docker/runtime-$DRT/moby
 }
 t_exec() {
-  local o; o=$(to 30 docker exec d1 sh -c 'echo exec-in-$(cat /proc/1/comm)' 2>&1) || fail "docker exec: $(echo "$o" | oneline)"
+  local o; o=$(to 30 docker exec main1 sh -c 'echo exec-in-$(cat /proc/1/comm)' 2>&1) || fail "docker exec: $(echo "$o" | oneline)"
   expect "output" '^exec-in-sleep$' "$o"; ok "$o"
 }
 t_exec_t() {
-  local o; o=$(to 30 docker exec -t d1 tty 2>&1) || fail "docker exec -t: $(echo "$o" | oneline)"
+  local o; o=$(to 30 docker exec -t main1 tty 2>&1) || fail "docker exec -t: $(echo "$o" | oneline)"
   expect "tty" '/dev/pts/[0-9]+' "$o"; no_errors "the engine" "$o"; ok "$(echo "$o" | oneline)"
 }
 t_exec_d() {
-  local o; o=$(to 30 docker exec -d d1 sh -c 'echo detached > /tmp/execd' 2>&1) || fail "docker exec -d: $(echo "$o" | oneline)"
-  retry 10 sh -c 'docker exec d1 cat /tmp/execd 2>/dev/null | grep -q detached' || fail "/tmp/execd never written"
+  local o; o=$(to 30 docker exec -d main1 sh -c 'echo detached > /tmp/execd' 2>&1) || fail "docker exec -d: $(echo "$o" | oneline)"
+  retry 10 sh -c 'docker exec main1 cat /tmp/execd 2>/dev/null | grep -q detached' || fail "/tmp/execd never written"
   ok "detached exec wrote /tmp/execd"
 }
 t_logs() {
-  local o; o=$(to 30 docker logs d1 2>&1) || fail "docker logs: $(echo "$o" | oneline)"
-  expect "logs" '^started-d1$' "$o"; ok "$o"
+  local o; o=$(to 30 docker logs main1 2>&1) || fail "docker logs: $(echo "$o" | oneline)"
+  expect "logs" '^started-main1$' "$o"; ok "$o"
 }
 t_pause() {
-  local o; o=$(to 30 docker pause d1 2>&1) || fail "docker pause: $(echo "$o" | oneline)"
-  [ "$(cstate d1)" = paused ] || fail "state after pause: $(cstate d1)"
+  local o; o=$(to 30 docker pause main1 2>&1) || fail "docker pause: $(echo "$o" | oneline)"
+  [ "$(cstate main1)" = paused ] || fail "state after pause: $(cstate main1)"
   local cg; cg=$(cat /sys/fs/cgroup/system.slice/docker-*.scope/cgroup.freeze /sys/fs/cgroup/docker/*/cgroup.freeze 2>/dev/null | head -1)
   [ "$cg" = 1 ] || fail "cgroup.freeze of the container is '$cg', not 1"
-  o=$(to 30 docker unpause d1 2>&1) || fail "docker unpause: $(echo "$o" | oneline)"
-  [ "$(cstate d1)" = running ] || fail "state after unpause: $(cstate d1)"
-  o=$(to 30 docker exec d1 echo alive 2>&1); expect "exec after unpause" '^alive$' "$o"
+  o=$(to 30 docker unpause main1 2>&1) || fail "docker unpause: $(echo "$o" | oneline)"
+  [ "$(cstate main1)" = running ] || fail "state after unpause: $(cstate main1)"
+  o=$(to 30 docker exec main1 echo alive 2>&1); expect "exec after unpause" '^alive$' "$o"
   ok "paused (cgroup.freeze=1), unpaused, exec works"
 }
 t_stop() {
-  local o; o=$(to 60 docker stop -t 2 d1 2>&1) || fail "docker stop: $(echo "$o" | oneline)"
-  [ "$(cstate d1)" = exited ] || fail "state after stop: $(cstate d1)"
-  ok "exited, code $(docker inspect -f '{{.State.ExitCode}}' d1)"
+  local o; o=$(to 60 docker stop -t 2 main1 2>&1) || fail "docker stop: $(echo "$o" | oneline)"
+  [ "$(cstate main1)" = exited ] || fail "state after stop: $(cstate main1)"
+  ok "exited, code $(docker inspect -f '{{.State.ExitCode}}' main1)"
 }
 t_restart() {
-  local o p1 p2; p1=$(docker inspect -f '{{.State.StartedAt}}' d1)
-  o=$(to 60 docker restart -t 2 d1 2>&1) || fail "docker restart: $(echo "$o" | oneline)"
-  [ "$(cstate d1)" = running ] || fail "state after restart: $(cstate d1)"
-  p2=$(docker inspect -f '{{.State.StartedAt}}' d1)
+  local o p1 p2; p1=$(docker inspect -f '{{.State.StartedAt}}' main1)
+  o=$(to 60 docker restart -t 2 main1 2>&1) || fail "docker restart: $(echo "$o" | oneline)"
+  [ "$(cstate main1)" = running ] || fail "state after restart: $(cstate main1)"
+  p2=$(docker inspect -f '{{.State.StartedAt}}' main1)
   [ "$p1" != "$p2" ] || fail "StartedAt unchanged ($p1)"
-  o=$(to 30 docker exec d1 echo alive 2>&1); expect "exec after restart" '^alive$' "$o"
-  ok "running again, pid $(docker inspect -f '{{.State.Pid}}' d1)"
+  o=$(to 30 docker exec main1 echo alive 2>&1); expect "exec after restart" '^alive$' "$o"
+  ok "running again, pid $(docker inspect -f '{{.State.Pid}}' main1)"
 }
 t_kill() {
-  local o; o=$(to 30 docker kill d1 2>&1) || fail "docker kill: $(echo "$o" | oneline)"
-  retry 10 sh -c '[ "$(docker inspect -f {{.State.Status}} d1)" = exited ]' || fail "state after kill: $(cstate d1)"
-  local c; c=$(docker inspect -f '{{.State.ExitCode}}' d1)
+  local o; o=$(to 30 docker kill main1 2>&1) || fail "docker kill: $(echo "$o" | oneline)"
+  retry 10 sh -c '[ "$(docker inspect -f {{.State.Status}} main1)" = exited ]' || fail "state after kill: $(cstate main1)"
+  local c; c=$(docker inspect -f '{{.State.ExitCode}}' main1)
   [ "$c" = 137 ] || fail "exit code $c, not 137"
   ok "exited 137"
 }
 t_rm() {
-  local o; o=$(to 30 docker rm d1 2>&1) || fail "docker rm: $(echo "$o" | oneline)"
-  docker inspect d1 >/dev/null 2>&1 && fail "d1 still exists after docker rm returned: $(docker inspect -f 'status={{.State.Status}} dead={{.State.Dead}} removal-in-progress={{.State.RemovalInProgress}}' d1 2>&1 | oneline)"
+  local o; o=$(to 30 docker rm main1 2>&1) || fail "docker rm: $(echo "$o" | oneline)"
+  docker container inspect main1 >/dev/null 2>&1 && fail "main1 still exists after docker rm returned: $(docker inspect -f 'status={{.State.Status}} dead={{.State.Dead}} removal-in-progress={{.State.RemovalInProgress}}' main1 2>&1 | oneline)"
   ok "removed"
 }
 # --memory, --pids-limit and --cpus in one container (each docker run costs ~15 s under TCG); three rows

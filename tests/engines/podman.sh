@@ -35,65 +35,65 @@ t_run() {
   expect "output" '^hello-from-[0-9a-f]{12} 42$' "$o"; ok "$o"
 }
 t_run_d() {
-  local o; o=$(pm run -d --name d1 "$IMG" sh -c 'echo started-d1; exec sleep 1000' 2>&1) || fail "podman run -d: $(echo "$o" | oneline)"
-  [ "$(cstate d1)" = running ] || fail "state $(cstate d1)"
-  ok "running, pid $("${P[@]}" inspect -f '{{.State.Pid}}' d1)"
+  local o; o=$(pm run -d --name main1 "$IMG" sh -c 'echo started-main1; exec sleep 1000' 2>&1) || fail "podman run -d: $(echo "$o" | oneline)"
+  [ "$(cstate main1)" = running ] || fail "state $(cstate main1)"
+  ok "running, pid $("${P[@]}" inspect -f '{{.State.Pid}}' main1)"
 }
 t_runtime() {
-  local id; id=$("${P[@]}" inspect -f '{{.Id}}' d1 2>&1) || fail "podman inspect d1: $id"
+  local id; id=$("${P[@]}" inspect -f '{{.Id}}' main1 2>&1) || fail "podman inspect main1: $id"
   runtime_state "$id" "" /run/$RUNTIME
 }
 t_exec() {
-  local o; o=$(pm exec d1 sh -c 'echo exec-in-$(cat /proc/1/comm)' 2>&1) || fail "podman exec: $(echo "$o" | oneline)"
+  local o; o=$(pm exec main1 sh -c 'echo exec-in-$(cat /proc/1/comm)' 2>&1) || fail "podman exec: $(echo "$o" | oneline)"
   expect "output" '^exec-in-sleep$' "$o"; ok "$o"
 }
 t_exec_t() {
-  local o; o=$(pm exec -t d1 tty 2>&1) || fail "podman exec -t: $(echo "$o" | oneline)"
+  local o; o=$(pm exec -t main1 tty 2>&1) || fail "podman exec -t: $(echo "$o" | oneline)"
   expect "tty" '/dev/pts/[0-9]+' "$o"; no_errors "the engine" "$o"; ok "$(echo "$o" | oneline)"
 }
 t_exec_d() {
-  local o; o=$(pm exec -d d1 sh -c 'echo detached > /tmp/execd' 2>&1) || fail "podman exec -d: $(echo "$o" | oneline)"
-  retry 10 sh -c '"$@" exec d1 cat /tmp/execd 2>/dev/null | grep -q detached' _ "${P[@]}" || fail "/tmp/execd never written"
+  local o; o=$(pm exec -d main1 sh -c 'echo detached > /tmp/execd' 2>&1) || fail "podman exec -d: $(echo "$o" | oneline)"
+  retry 10 sh -c '"$@" exec main1 cat /tmp/execd 2>/dev/null | grep -q detached' _ "${P[@]}" || fail "/tmp/execd never written"
   ok "detached exec wrote /tmp/execd"
 }
 t_logs() {
-  local o; o=$(pm logs d1 2>&1) || fail "podman logs: $(echo "$o" | oneline)"
-  expect "logs" '^started-d1$' "$o"; ok "$o"
+  local o; o=$(pm logs main1 2>&1) || fail "podman logs: $(echo "$o" | oneline)"
+  expect "logs" '^started-main1$' "$o"; ok "$o"
 }
 t_pause() {
-  local o; o=$(pm pause d1 2>&1) || fail "podman pause: $(echo "$o" | oneline)"
-  [ "$(cstate d1)" = paused ] || fail "state after pause: $(cstate d1)"
+  local o; o=$(pm pause main1 2>&1) || fail "podman pause: $(echo "$o" | oneline)"
+  [ "$(cstate main1)" = paused ] || fail "state after pause: $(cstate main1)"
   local f; f=$(grep -l '^1$' /sys/fs/cgroup/libpod_parent/libpod-*/cgroup.freeze /sys/fs/cgroup/machine.slice/libpod-*/cgroup.freeze 2>/dev/null | head -1)
   [ -n "$f" ] || fail "no container cgroup with cgroup.freeze=1"
-  o=$(pm unpause d1 2>&1) || fail "podman unpause: $(echo "$o" | oneline)"
-  [ "$(cstate d1)" = running ] || fail "state after unpause: $(cstate d1)"
-  o=$(pm exec d1 echo alive 2>&1); expect "exec after unpause" '^alive$' "$o"
+  o=$(pm unpause main1 2>&1) || fail "podman unpause: $(echo "$o" | oneline)"
+  [ "$(cstate main1)" = running ] || fail "state after unpause: $(cstate main1)"
+  o=$(pm exec main1 echo alive 2>&1); expect "exec after unpause" '^alive$' "$o"
   ok "paused ($f=1), unpaused, exec works"
 }
 t_stop() {
-  local o; o=$(pm stop -t 2 d1 2>&1) || fail "podman stop: $(echo "$o" | oneline)"
-  [ "$(cstate d1)" = exited ] || fail "state after stop: $(cstate d1)"
-  ok "exited, code $("${P[@]}" inspect -f '{{.State.ExitCode}}' d1)"
+  local o; o=$(pm stop -t 2 main1 2>&1) || fail "podman stop: $(echo "$o" | oneline)"
+  [ "$(cstate main1)" = exited ] || fail "state after stop: $(cstate main1)"
+  ok "exited, code $("${P[@]}" inspect -f '{{.State.ExitCode}}' main1)"
 }
 t_restart() {
-  local o p1 p2; p1=$("${P[@]}" inspect -f '{{.State.StartedAt}}' d1)
-  o=$(pm restart -t 2 d1 2>&1) || fail "podman restart: $(echo "$o" | oneline)"
-  [ "$(cstate d1)" = running ] || fail "state after restart: $(cstate d1)"
-  p2=$("${P[@]}" inspect -f '{{.State.StartedAt}}' d1)
+  local o p1 p2; p1=$("${P[@]}" inspect -f '{{.State.StartedAt}}' main1)
+  o=$(pm restart -t 2 main1 2>&1) || fail "podman restart: $(echo "$o" | oneline)"
+  [ "$(cstate main1)" = running ] || fail "state after restart: $(cstate main1)"
+  p2=$("${P[@]}" inspect -f '{{.State.StartedAt}}' main1)
   [ "$p1" != "$p2" ] || fail "StartedAt unchanged ($p1)"
-  o=$(pm exec d1 echo alive 2>&1); expect "exec after restart" '^alive$' "$o"
-  ok "running again, pid $("${P[@]}" inspect -f '{{.State.Pid}}' d1)"
+  o=$(pm exec main1 echo alive 2>&1); expect "exec after restart" '^alive$' "$o"
+  ok "running again, pid $("${P[@]}" inspect -f '{{.State.Pid}}' main1)"
 }
 t_kill() {
-  local o; o=$(pm kill d1 2>&1) || fail "podman kill: $(echo "$o" | oneline)"
-  retry 10 sh -c '[ "$("$@" inspect -f {{.State.Status}} d1)" = exited ]' _ "${P[@]}" || fail "state after kill: $(cstate d1)"
-  local c; c=$("${P[@]}" inspect -f '{{.State.ExitCode}}' d1)
+  local o; o=$(pm kill main1 2>&1) || fail "podman kill: $(echo "$o" | oneline)"
+  retry 10 sh -c '[ "$("$@" inspect -f {{.State.Status}} main1)" = exited ]' _ "${P[@]}" || fail "state after kill: $(cstate main1)"
+  local c; c=$("${P[@]}" inspect -f '{{.State.ExitCode}}' main1)
   [ "$c" = 137 ] || fail "exit code $c, not 137"
   ok "exited 137"
 }
 t_rm() {
-  local o; o=$(pm rm d1 2>&1) || fail "podman rm: $(echo "$o" | oneline)"
-  pm container exists d1 && fail "d1 still exists"
+  local o; o=$(pm rm main1 2>&1) || fail "podman rm: $(echo "$o" | oneline)"
+  pm container exists main1 && fail "main1 still exists"
   ok "removed"
 }
 # --memory, --pids-limit and --cpus in one container; three rows
