@@ -1,8 +1,9 @@
 #!/bin/bash
 # tests/engines/docker.sh: guest script (run by vm.sh). Drives Docker 20.10 (dockerd with its own
 # containerd, vfs storage on tmpfs, iptables on) with $RUNTIME_BIN as the OCI runtime, through the
-# verbs a user types, one ROW line per step (see lib.sh). Under reevec the runtime is added as
-# `--add-runtime reeve=/usr/local/bin/reevec --default-runtime reeve`; under runc docker's default runc.
+# verbs a user types, one ROW line per step (see lib.sh). The runtime comes from
+# /etc/docker/daemon.json exactly as the README shows it ("runtimes": {"reeve": {"path": ...}},
+# "default-runtime": "reeve"); under runc the same file names docker's own runc as the default.
 ENGINE=docker
 SELF=$(readlink -f "$0")
 . "$(dirname "$SELF")/lib.sh"
@@ -14,10 +15,12 @@ if [ "$RUNTIME" = runc ]; then DRT=runc; else DRT=reeve; fi
 cstate() { docker inspect -f '{{.State.Status}}' "$1" 2>&1; }
 
 t_daemon() {
-  dockerd --storage-driver vfs --data-root /var/lib/docker --exec-root /run/docker \
-    --host "$DOCKER_HOST" --pidfile /run/docker.pid --iptables=true --ip-masq=true \
-    --add-runtime reeve=/usr/local/bin/reevec --default-runtime "$DRT" \
-    --log-level info >"$DAEMON_LOG" 2>&1 </dev/null &
+  mkdir -p /etc/docker
+  printf '{\n  "runtimes": { "reeve": { "path": "/usr/local/bin/reevec" } },\n  "default-runtime": "%s"\n}\n' \
+    "$DRT" > /etc/docker/daemon.json
+  dockerd --config-file /etc/docker/daemon.json --storage-driver vfs --data-root /var/lib/docker \
+    --exec-root /run/docker --host "$DOCKER_HOST" --pidfile /run/docker.pid --iptables=true \
+    --ip-masq=true --log-level info >"$DAEMON_LOG" 2>&1 </dev/null &
   retry 90 docker version >/dev/null 2>&1 || fail "dockerd did not answer within 90s"
   local rt; rt=$(docker info -f '{{.DefaultRuntime}} {{.CgroupVersion}} {{.Driver}}' 2>&1)
   expect "docker info" "^$DRT 2 vfs" "$rt"

@@ -200,13 +200,28 @@ pub fn limit_properties(plan: &CgroupPlan) -> Vec<(String, Prop)> {
     out
 }
 
-fn manager(conn: &zbus::blocking::Connection) -> Result<zbus::blocking::Proxy<'_>, zbus::Error> {
-    zbus::blocking::Proxy::new(
-        conn,
+/// Call `method` of systemd's manager on a new system-bus connection; errors name the call and
+/// `unit`.
+fn call<B, R>(unit: &str, method: &'static str, body: &B) -> Result<R, SystemdError>
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+    R: for<'d> zbus::zvariant::DynamicDeserialize<'d>,
+{
+    let conn =
+        zbus::blocking::Connection::system().map_err(|e| SystemdError::Connect(Box::new(e)))?;
+    let err = |source| SystemdError::Call {
+        call: method,
+        unit: unit.to_string(),
+        source: Box::new(source),
+    };
+    let proxy = zbus::blocking::Proxy::new(
+        &conn,
         "org.freedesktop.systemd1",
         "/org/freedesktop/systemd1",
         "org.freedesktop.systemd1.Manager",
     )
+    .map_err(err)?;
+    proxy.call(method, body).map_err(err)
 }
 
 fn value(p: &Prop) -> zbus::zvariant::Value<'_> {
@@ -222,24 +237,16 @@ fn value(p: &Prop) -> zbus::zvariant::Value<'_> {
 /// Start the scope with `pid` in it and wait until the kernel shows `pid` in its cgroup.
 /// Returns the scope's cgroup directory under `root`.
 pub fn start(scope: &ScopePlan, pid: i32, root: &Path) -> Result<PathBuf, SystemdError> {
-    let conn = zbus::blocking::Connection::system().map_err(|e| SystemdError::Connect(Box::new(e)))?;
-    let call_err = |call, source| SystemdError::Call {
-        call,
-        unit: scope.unit.clone(),
-        source: Box::new(source),
-    };
-    let proxy = manager(&conn).map_err(|e| call_err("proxy", e))?;
     let mut props = scope.properties.clone();
     props.push(("PIDs".to_string(), Prop::Pids(vec![pid as u32])));
     let props: Vec<(&str, zbus::zvariant::Value<'_>)> =
         props.iter().map(|(n, p)| (n.as_str(), value(p))).collect();
     let aux: Vec<(&str, Vec<(&str, zbus::zvariant::Value<'_>)>)> = Vec::new();
-    let _job: zbus::zvariant::OwnedObjectPath = proxy
-        .call(
-            "StartTransientUnit",
-            &(scope.unit.as_str(), "replace", props, aux),
-        )
-        .map_err(|e| call_err("StartTransientUnit", e))?;
+    let _job: zbus::zvariant::OwnedObjectPath = call(
+        &scope.unit,
+        "StartTransientUnit",
+        &(scope.unit.as_str(), "replace", props, aux),
+    )?;
     // The job moves the pid; the unit is ours once the kernel says the pid is in its cgroup.
     let expected = format!("0::/{}", scope.cgroup.display());
     const SECS: u64 = 10;
@@ -264,23 +271,15 @@ pub fn start(scope: &ScopePlan, pid: i32, root: &Path) -> Result<PathBuf, System
 
 /// Stop the scope (its processes are gone by then); a unit systemd already forgot is fine.
 pub fn stop(unit: &str) -> Result<(), SystemdError> {
-    let conn = zbus::blocking::Connection::system().map_err(|e| SystemdError::Connect(Box::new(e)))?;
-    let call_err = |call, source| SystemdError::Call {
-        call,
-        unit: unit.to_string(),
-        source: Box::new(source),
-    };
-    let proxy = manager(&conn).map_err(|e| call_err("proxy", e))?;
-    let r: Result<zbus::zvariant::OwnedObjectPath, zbus::Error> =
-        proxy.call("StopUnit", &(unit, "replace"));
-    match r {
+    match call::<_, zbus::zvariant::OwnedObjectPath>(unit, "StopUnit", &(unit, "replace")) {
         Ok(_) => Ok(()),
-        Err(zbus::Error::MethodError(name, _, _))
-            if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit" =>
+        Err(SystemdError::Call { source, .. })
+            if matches!(&*source, zbus::Error::MethodError(name, _, _)
+                if name.as_str() == "org.freedesktop.systemd1.NoSuchUnit") =>
         {
             Ok(())
         }
-        Err(e) => Err(call_err("StopUnit", e)),
+        Err(e) => Err(e),
     }
 }
 
@@ -290,18 +289,9 @@ pub fn set_limits(unit: &str, plan: &CgroupPlan) -> Result<(), SystemdError> {
     if props.is_empty() {
         return Ok(());
     }
-    let conn = zbus::blocking::Connection::system().map_err(|e| SystemdError::Connect(Box::new(e)))?;
-    let call_err = |call, source| SystemdError::Call {
-        call,
-        unit: unit.to_string(),
-        source: Box::new(source),
-    };
-    let proxy = manager(&conn).map_err(|e| call_err("proxy", e))?;
     let props: Vec<(&str, zbus::zvariant::Value<'_>)> =
         props.iter().map(|(n, p)| (n.as_str(), value(p))).collect();
-    proxy
-        .call::<_, _, ()>("SetUnitProperties", &(unit, true, props))
-        .map_err(|e| call_err("SetUnitProperties", e))
+    call(unit, "SetUnitProperties", &(unit, true, props))
 }
 
 #[cfg(test)]
