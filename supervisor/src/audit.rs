@@ -681,6 +681,12 @@ mod tests {
         nocg["linux"].as_object_mut().unwrap().remove("cgroupsPath");
         let s = audit_spec(&nocg, &args, "77").unwrap();
         assert!(s["linux"].get("cgroupsPath").is_none());
+        // The systemd driver's slice:prefix:name: the copy is the sibling scope
+        // reeve-acme-audit-77.scope in the same slice.
+        let mut sd = live();
+        sd["linux"]["cgroupsPath"] = json!("reeve.slice:reeve:acme");
+        let s = audit_spec(&sd, &["/probe".into()], "77").unwrap();
+        assert_eq!(s["linux"]["cgroupsPath"], "reeve.slice:reeve:acme-audit-77");
         assert!(audit_spec(&json!({}), &args, "1").is_err());
         assert_eq!(
             data_source(&live()),

@@ -87,7 +87,9 @@ pub struct Inputs {
     pub limits: Limits,
     /// Put `limits` in linux.resources (false in no-limits mode).
     pub apply_limits: bool,
-    /// linux.cgroupsPath (absolute below the cgroup2 root), when the runtime should use one.
+    /// linux.cgroupsPath, when the runtime should use one: absolute below the cgroup2 root with
+    /// the cgroupfs driver, `slice:prefix:name` with the systemd driver
+    /// ([`crate::host::TenantCgroups::cgroups_path`]).
     pub cgroups_path: Option<String>,
 }
 
@@ -402,6 +404,18 @@ mod tests {
         let r = &s["linux"]["resources"];
         assert!(r.get("memory").is_none() && r.get("pids").is_none() && r.get("cpu").is_none());
         assert!(s["linux"].get("cgroupsPath").is_none());
+
+        // The systemd driver's slice:prefix:name, with the same limits as resources.
+        let mut i = inputs();
+        i.cgroups_path = Some(
+            crate::host::TenantCgroups::Systemd {
+                slice: crate::host::TENANT_SLICE.into(),
+            }
+            .cgroups_path("acme"),
+        );
+        let s = spec(&i).unwrap();
+        assert_eq!(s["linux"]["cgroupsPath"], "reeve.slice:reeve:acme");
+        assert_eq!(s["linux"]["resources"]["memory"]["limit"], 512u64 << 20);
     }
 
     #[test]

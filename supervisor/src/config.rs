@@ -223,6 +223,23 @@ impl Default for LogConfig {
     }
 }
 
+/// Who owns the tenants' cgroups (`cgroup_driver`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupDriver {
+    /// `systemd` when reeved runs as a systemd service (`/run/systemd/system` exists and
+    /// `/proc/self/cgroup` names a `*.service`), else `cgroupfs`.
+    #[default]
+    Auto,
+    /// Each tenant's cgroup is a transient scope `reeve-<tenant>.scope` in `reeve.slice`, made
+    /// by the runtime's systemd driver (`--systemd-cgroup`); reeved's own unit cgroup stays a
+    /// leaf, so systemd can always restart reeved while the gateways run.
+    Systemd,
+    /// reeved delegates its own cgroup: itself in `<own>/supervisor`, tenants in
+    /// `<own>/tenants/<name>`.
+    Cgroupfs,
+}
+
 /// Which OCI runtime drives the sandboxes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuntimeChoice {
@@ -254,6 +271,9 @@ pub struct Config {
     /// Run without cgroup limits when the host has no usable cgroup v2 controllers.
     #[serde(default)]
     pub allow_no_limits: bool,
+    /// `"auto"` (default), `"systemd"` or `"cgroupfs"`: see [`CgroupDriver`].
+    #[serde(default)]
+    pub cgroup_driver: CgroupDriver,
     #[serde(default)]
     pub uids: UidConfig,
     #[serde(default)]
@@ -541,6 +561,7 @@ state_dir = "/run/reeve"
 runtime = "/usr/sbin/runc"
 layer1_dir = "/etc/reeve/layer1"
 allow_no_limits = true
+cgroup_driver = "cgroupfs"
 tombstone_retention_days = 7
 
 [gateway]
@@ -583,6 +604,7 @@ max_bytes = "1M"
             RuntimeChoice::Path("/usr/sbin/runc".into())
         );
         assert!(c.allow_no_limits);
+        assert_eq!(c.cgroup_driver, CgroupDriver::Cgroupfs);
         assert_eq!(c.limits.memory, Some(Size(1 << 30)));
         assert_eq!(
             c.uids,
@@ -612,6 +634,7 @@ max_bytes = "1M"
         let c = Config::parse(include_str!("../reeved.toml.example"), p()).expect("example");
         assert_eq!(c.gateway.host_binds.len(), 6);
         assert!(!c.allow_no_limits);
+        assert_eq!(c.cgroup_driver, CgroupDriver::Auto);
         let acme = c.limits_for(&TenantName::parse("acme").unwrap());
         assert_eq!((acme.memory, acme.pids), (Some(Size(2 << 30)), Some(512)));
     }
@@ -632,6 +655,7 @@ rootfs = "/r"
         assert_eq!(c.state_dir, PathBuf::from("/run/reeve"));
         assert_eq!(c.runtime_choice(), RuntimeChoice::Builtin);
         assert!(!c.allow_no_limits);
+        assert_eq!(c.cgroup_driver, CgroupDriver::Auto);
         assert!(c.limits.is_empty());
         assert_eq!(c.uids, UidConfig::default());
         assert_eq!(c.tombstone_retention_days, 30);
@@ -733,6 +757,11 @@ rootfs = "/r"
             ("[uids]\nbase = 1000", "", "65536"),
             ("[restart]\ncrash_loop_after = 0", "", "at least 1"),
             ("max_parallel_starts = 0", "rootfs = \"/r\"", "at least 1"),
+            (
+                "cgroup_driver = \"cgroupv1\"",
+                "rootfs = \"/r\"",
+                "expected one of `auto`, `systemd`, `cgroupfs`",
+            ),
         ];
         for (top, gw, want) in cases {
             // Sections in `top` would swallow the gateway table's keys: put gateway first then.
@@ -747,6 +776,19 @@ rootfs = "/r"
             let e = r.expect_err(&format!("{top} / {gw} must fail")).to_string();
             assert!(e.contains(want), "{top} / {gw}: {e}");
         }
+    }
+
+    #[test]
+    fn cgroup_driver_takes_its_three_values() {
+        for (v, want) in [
+            ("auto", CgroupDriver::Auto),
+            ("systemd", CgroupDriver::Systemd),
+            ("cgroupfs", CgroupDriver::Cgroupfs),
+        ] {
+            let c = with(&format!("cgroup_driver = \"{v}\""), "rootfs = \"/r\"").expect(v);
+            assert_eq!(c.cgroup_driver, want, "{v}");
+        }
+        assert!(with("cgroup_driver = \"Systemd\"", "rootfs = \"/r\"").is_err());
     }
 
     #[test]

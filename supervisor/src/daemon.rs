@@ -1,6 +1,7 @@
 //! The main loop of `reeved run` (and of `reeved demo`): set up, start every tenant, tell
 //! systemd, then serve signals, timers and the control socket until SIGTERM/SIGINT, and stop
-//! everything on the way out.
+//! everything on the way out, except when the SIGTERM is systemd restarting reeved's unit
+//! (`systemctl restart`): then the gateways stay, for the next reeved to adopt.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use crate::config::Config;
 use crate::control::{self, ControlError};
 use crate::host;
 use crate::notify::{self, Notifier};
+use crate::sdjob::{self, TermIntent};
 use crate::supervisor::{Ctx, SupError, Supervisor};
 use crate::tenant;
 
@@ -45,10 +47,21 @@ pub fn no_limits_banner(why: &str) -> String {
     )
 }
 
+/// How long reeved waits for systemd to say which job sent the SIGTERM.
+pub const JOB_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Run until SIGTERM or SIGINT.
 pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     host::become_subreaper()?;
     let ctx = Ctx::new(cfg, true)?;
+    // Gateways may outlive a restart of our unit only when their cgroups are not inside it (a
+    // delegated unit cgroup with tenants in it is an inner node: systemd cannot put the next
+    // reeved there).
+    let unit = host::own_service().filter(|_| {
+        ctx.tenant_cgroups
+            .as_ref()
+            .is_none_or(|c| c.outside_own_cgroup())
+    });
     if !ctx.limits_on {
         eprintln!("{}", no_limits_banner(&ctx.limits_note));
         tracing::warn!("running WITHOUT resource limits: {}", ctx.limits_note);
@@ -96,7 +109,13 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     let mut last_summary = summary;
     loop {
         tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = term.recv() => {
+                if sdjob::term_intent(unit.clone(), JOB_QUERY_TIMEOUT).await == TermIntent::Restart {
+                    return leave_for_restart(&sup, &notifier, server).await;
+                }
+                tracing::info!("SIGTERM: stopping");
+                break;
+            }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
             _ = hup.recv() => {
                 match sup.reload().await {
@@ -143,6 +162,29 @@ pub async fn run(cfg: Config, opts: Options) -> Result<(), DaemonError> {
     };
     sup.ctx.paths.clean(oci_empty);
     tracing::info!("reeved stopped: every gateway stopped and deleted");
+    Ok(())
+}
+
+/// `systemctl restart`: exit with every gateway running and its state (runtime state, bundles,
+/// pid files, networks) on disk; the next reeved adopts them.
+async fn leave_for_restart(
+    sup: &Supervisor,
+    notifier: &Notifier,
+    server: tokio::task::JoinHandle<()>,
+) -> Result<(), DaemonError> {
+    let running = sup
+        .status(false)
+        .await
+        .iter()
+        .filter(|t| t.pid.is_some())
+        .count();
+    tracing::info!(
+        "SIGTERM of a systemd restart: leaving {running} gateways running for the next reeved"
+    );
+    if let Err(e) = notifier.stopping() {
+        tracing::warn!("{e}");
+    }
+    server.abort();
     Ok(())
 }
 

@@ -209,6 +209,7 @@ pub fn build(top: &Path, runtime: Option<&Path>, network: bool) -> Result<Config
             ..Default::default()
         },
         allow_no_limits: true,
+        cgroup_driver: Default::default(),
         uids: UidConfig::default(),
         restart: RestartConfig {
             stop_grace_ms: 5_000,

@@ -63,8 +63,86 @@ pub enum LimitsMode {
     Unavailable(String),
 }
 
-/// Look at this process's cgroup.
+/// The systemd service a `/proc/<pid>/cgroup` text puts the process in: the last `*.service`
+/// component of its cgroup2 path (`/system.slice/reeved.service/supervisor` -> `reeved.service`).
+pub fn service_of(proc_cgroup: &str) -> Option<String> {
+    let path = unified_path(proc_cgroup)?;
+    path.rsplit('/')
+        .find(|c| c.len() > ".service".len() && c.ends_with(".service"))
+        .map(str::to_string)
+}
+
+/// reeved's own systemd service, when it runs as one: systemd is the init (`/run/systemd/system`
+/// exists) and `/proc/self/cgroup` names a `*.service`.
+pub fn own_service() -> Option<String> {
+    if !Path::new("/run/systemd/system").is_dir() {
+        return None;
+    }
+    service_of(&std::fs::read_to_string("/proc/self/cgroup").ok()?)
+}
+
+/// The slice of the tenants' scopes with the systemd driver. systemd makes a slice that has no
+/// unit file when the first unit asks for it (proven in the systemd VM test).
+pub const TENANT_SLICE: &str = "reeve.slice";
+/// The tenants' scopes are `<prefix>-<tenant>.scope`.
+pub const SCOPE_PREFIX: &str = "reeve";
+
+/// Where each tenant's cgroup is, when limits are enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantCgroups {
+    /// cgroupfs driver: `<parent>/<tenant>` below the cgroup2 root, in reeved's delegated cgroup.
+    Delegated { parent: String },
+    /// systemd driver: the runtime asks systemd for the transient scope
+    /// `<SCOPE_PREFIX>-<tenant>.scope` in `slice`.
+    Systemd { slice: String },
+}
+
+impl TenantCgroups {
+    /// The bundle's `linux.cgroupsPath` for `tenant`.
+    pub fn cgroups_path(&self, tenant: &str) -> String {
+        match self {
+            TenantCgroups::Delegated { parent } => format!("{parent}/{tenant}"),
+            TenantCgroups::Systemd { slice } => format!("{slice}:{SCOPE_PREFIX}:{tenant}"),
+        }
+    }
+
+    /// The cgroup of `tenant`, below the cgroup2 root (`/reeve.slice/reeve-acme.scope`).
+    pub fn cgroup_of(&self, tenant: &str) -> String {
+        match self {
+            TenantCgroups::Delegated { parent } => format!("{parent}/{tenant}"),
+            TenantCgroups::Systemd { slice } => {
+                let mut p = String::new();
+                let base = slice.strip_suffix(".slice").unwrap_or(slice);
+                if base != "-" {
+                    let mut prefix = String::new();
+                    for part in base.split('-') {
+                        if !prefix.is_empty() {
+                            prefix.push('-');
+                        }
+                        prefix.push_str(part);
+                        p.push_str(&format!("/{prefix}.slice"));
+                    }
+                }
+                format!("{p}/{SCOPE_PREFIX}-{tenant}.scope")
+            }
+        }
+    }
+
+    /// Whether the tenants' cgroups are outside reeved's own unit cgroup (systemd can restart
+    /// reeved while the gateways run).
+    pub fn outside_own_cgroup(&self) -> bool {
+        matches!(self, TenantCgroups::Systemd { .. })
+    }
+}
+
+/// Look at this process's cgroup (the cgroupfs driver: the tenants' cgroups go below ours).
 pub fn detect_limits() -> LimitsMode {
+    detect_limits_for(false)
+}
+
+/// Look at the cgroup the tenants' cgroups go below: ours with the cgroupfs driver, the cgroup2
+/// root (where systemd makes the slices) with the systemd driver.
+pub fn detect_limits_for(systemd: bool) -> LimitsMode {
     let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return LimitsMode::Unavailable("cannot read /proc/self/mountinfo".into());
     };
@@ -80,7 +158,11 @@ pub fn detect_limits() -> LimitsMode {
         Some(p) if !p.is_empty() => p.to_string(),
         _ => own,
     };
-    let dir = mount.join(own.trim_start_matches('/'));
+    let dir = if systemd {
+        mount.clone()
+    } else {
+        mount.join(own.trim_start_matches('/'))
+    };
     let controllers = match std::fs::read_to_string(dir.join("cgroup.controllers")) {
         Ok(c) => c,
         Err(e) => {
@@ -261,6 +343,40 @@ mod tests {
     }
 
     #[test]
+    fn finds_our_service_and_the_scope_paths() {
+        assert_eq!(
+            service_of("0::/system.slice/reeved.service\n"),
+            Some("reeved.service".into())
+        );
+        assert_eq!(
+            service_of("1:name=systemd:/x\n0::/system.slice/reeved.service/supervisor\n"),
+            Some("reeved.service".into())
+        );
+        assert_eq!(service_of("0::/user.slice/session-3.scope\n"), None);
+        assert_eq!(service_of("0::/\n"), None);
+        assert_eq!(service_of("0::/.service\n"), None);
+        let sd = TenantCgroups::Systemd {
+            slice: TENANT_SLICE.into(),
+        };
+        assert_eq!(sd.cgroups_path("acme"), "reeve.slice:reeve:acme");
+        assert_eq!(sd.cgroup_of("acme"), "/reeve.slice/reeve-acme.scope");
+        assert!(sd.outside_own_cgroup());
+        let nested = TenantCgroups::Systemd {
+            slice: "a-b.slice".into(),
+        };
+        assert_eq!(nested.cgroup_of("x"), "/a.slice/a-b.slice/reeve-x.scope");
+        let fs = TenantCgroups::Delegated {
+            parent: "/system.slice/reeved.service/tenants".into(),
+        };
+        assert_eq!(
+            fs.cgroups_path("acme"),
+            "/system.slice/reeved.service/tenants/acme"
+        );
+        assert_eq!(fs.cgroup_of("acme"), fs.cgroups_path("acme"));
+        assert!(!fs.outside_own_cgroup());
+    }
+
+    #[test]
     fn delegation_writes_in_order() {
         let p = delegation_plan(
             Path::new("/sys/fs/cgroup"),
@@ -291,15 +407,20 @@ mod tests {
     fn this_host_is_detected_without_side_effects() {
         // Whatever the host, detection answers; on the hybrid development machines it must say
         // limits are unavailable.
-        match detect_limits() {
-            LimitsMode::Enforced { mount, .. } => assert!(mount.is_absolute()),
-            LimitsMode::Unavailable(why) => assert!(!why.is_empty()),
-        }
-        if std::fs::read_to_string("/proc/self/mountinfo")
-            .map(|t| cgroup2_mount(&t) == Some("/sys/fs/cgroup/unified".into()))
-            .unwrap_or(false)
-        {
-            assert!(matches!(detect_limits(), LimitsMode::Unavailable(_)));
+        for systemd in [false, true] {
+            match detect_limits_for(systemd) {
+                LimitsMode::Enforced { mount, .. } => assert!(mount.is_absolute()),
+                LimitsMode::Unavailable(why) => assert!(!why.is_empty()),
+            }
+            if std::fs::read_to_string("/proc/self/mountinfo")
+                .map(|t| cgroup2_mount(&t) == Some("/sys/fs/cgroup/unified".into()))
+                .unwrap_or(false)
+            {
+                assert!(matches!(
+                    detect_limits_for(systemd),
+                    LimitsMode::Unavailable(_)
+                ));
+            }
         }
     }
 

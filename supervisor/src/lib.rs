@@ -5,7 +5,7 @@
 //! [`tenant`] (data layout and tombstones), [`bundle`] (config.json of a tenant),
 //! [`backend`] (the OCI CLI), [`backoff`] (restart policy), [`host`] (cgroups, pidfds),
 //! [`logs`] (gateway logs), [`netns`] (loopback and probes inside a sandbox),
-//! [`network`] (per-tenant networks and hostname routes), [`notify`] (systemd), [`supervisor`] (tenant tasks),
+//! [`network`] (per-tenant networks and hostname routes), [`notify`] (systemd), [`sdjob`] (systemd jobs of our unit), [`supervisor`] (tenant tasks),
 //! [`control`] (control socket), [`daemon`] (the main loop), [`demo`], [`display`].
 
 pub mod audit;
@@ -23,6 +23,7 @@ pub mod name;
 pub mod netns;
 pub mod network;
 pub mod notify;
+pub mod sdjob;
 pub mod supervisor;
 pub mod tenant;
 pub mod uids;

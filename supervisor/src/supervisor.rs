@@ -16,8 +16,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::backend::{self, BackendError, Oci};
 use crate::backoff::Backoff;
 use crate::bundle::{self, BundleError};
-use crate::config::{Config, Limits, RuntimeChoice};
-use crate::host::{self, CgroupStats, HostError, LimitsMode};
+use crate::config::{CgroupDriver, Config, Limits, RuntimeChoice};
+use crate::host::{self, CgroupStats, HostError, LimitsMode, TenantCgroups};
 use crate::logs::{self, LogError};
 use crate::name::{NameError, TenantName};
 use crate::tenant::{self, TenantError};
@@ -248,7 +248,9 @@ pub struct Ctx {
     /// Whether limits are enforced; when not, `limits_note` says why.
     pub limits_on: bool,
     pub limits_note: String,
-    pub cgroup_parent: Option<String>,
+    /// Where the tenants' cgroups are (None without limits, and for CLI helpers with the
+    /// cgroupfs driver, which do not delegate).
+    pub tenant_cgroups: Option<TenantCgroups>,
     pub root: bundle::Root,
     /// Per-tenant networks, when `[network] enabled`.
     pub net: Option<crate::network::TenantNetworks>,
@@ -264,10 +266,29 @@ impl Ctx {
             RuntimeChoice::Builtin => backend::find_builtin()?,
             RuntimeChoice::Path(p) => p,
         };
-        let (limits_on, limits_note, cgroup_parent) = match host::detect_limits() {
+        let systemd = match cfg.cgroup_driver {
+            CgroupDriver::Systemd => true,
+            CgroupDriver::Cgroupfs => false,
+            CgroupDriver::Auto => host::own_service().is_some(),
+        };
+        let (limits_on, limits_note, tenant_cgroups) = match host::detect_limits_for(systemd) {
+            LimitsMode::Enforced { mount, .. } if systemd => (
+                true,
+                format!(
+                    "enforced (cgroup v2 at {}, systemd driver: scopes {}-<tenant>.scope in {})",
+                    mount.display(),
+                    host::SCOPE_PREFIX,
+                    host::TENANT_SLICE
+                ),
+                Some(TenantCgroups::Systemd {
+                    slice: host::TENANT_SLICE.to_string(),
+                }),
+            ),
             LimitsMode::Enforced { mount, own } => {
                 let parent = if delegate {
-                    Some(host::delegate(&mount, &own)?)
+                    Some(TenantCgroups::Delegated {
+                        parent: host::delegate(&mount, &own)?,
+                    })
                 } else {
                     None
                 };
@@ -283,6 +304,10 @@ impl Ctx {
         let mut global = Vec::new();
         if !limits_on && backend::is_reevec(&binary) {
             global.extend(["--cgroup-manager".to_string(), "disabled".to_string()]);
+        }
+        if limits_on && systemd {
+            // Every call, not only create: delete must stop the scope, state/list/kill find it.
+            global.push("--systemd-cgroup".to_string());
         }
         let paths = Paths::new(&cfg.state_dir);
         let root = match &cfg.gateway.rootfs {
@@ -312,7 +337,7 @@ impl Ctx {
             paths,
             limits_on,
             limits_note,
-            cgroup_parent,
+            tenant_cgroups,
             root,
             uids: std::sync::Mutex::new(()),
         })
@@ -350,7 +375,10 @@ impl Ctx {
             root: self.root.clone(),
             limits: self.cfg.limits_for(name),
             apply_limits: self.limits_on,
-            cgroups_path: self.cgroup_parent.as_ref().map(|p| format!("{p}/{name}")),
+            cgroups_path: self
+                .tenant_cgroups
+                .as_ref()
+                .map(|c| c.cgroups_path(name.as_str())),
         })
     }
 

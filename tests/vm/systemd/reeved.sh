@@ -9,11 +9,13 @@
 #   systemctl enable --now reeved
 #
 # then proves: READY=1 only once both tenants run (systemctl start returns with them running),
-# STATUS= in systemctl show/status, limits in reeved.service/tenants/<name> (and unchanged by
-# daemon-reload), gateways answer HTTP, logs reach the journal and each tenant's log file,
-# `systemctl restart` and a watchdog kill of a SIGSTOPped reeved both keep every gateway (same
-# pids, adopted, no duplicates), `systemctl stop` leaves no gateway, cgroup, mount, netns or
-# state, and `apt purge` removes the package's state but not the tenants' data.
+# STATUS= in systemctl show/status, reeved alone in its (leaf) unit cgroup and each tenant in
+# its transient scope reeve.slice/reeve-<name>.scope, limits in the scopes' files and unit
+# properties (and unchanged by daemon-reload), gateways answer HTTP, logs reach the journal and
+# each tenant's log file, `systemctl restart`, a SIGKILL of reeved and a watchdog kill of a
+# SIGSTOPped reeved all keep every gateway (same pids, adopted, no duplicates, same limits),
+# `systemctl stop` leaves no gateway, scope, cgroup, mount, netns or state, and `apt purge`
+# removes the package's state but not the tenants' data.
 #
 # Each check prints `CHECK <name> ok` or `CHECK <name> FAIL <detail>`; each phase prints
 # `TIME <phase> <seconds>`; the last line is `N passed, M failed`; exit 1 if any check failed.
@@ -48,6 +50,10 @@ finish() {
 DEB=${1:-$(ls /root/reeve_*_amd64.deb 2>/dev/null | head -1)}
 TENANTS="alpha beta"
 UNIT_CG=/sys/fs/cgroup/system.slice/reeved.service
+# cgroup_driver = "auto" under systemd: the tenants' cgroups are transient scopes in this slice
+SLICE=reeve.slice
+SLICE_CG=/sys/fs/cgroup/$SLICE
+scope_of() { echo "reeve-$1.scope"; }
 CFG=/etc/reeve/reeved.toml
 DATA=/data/tenants
 STATE=/run/reeve
@@ -88,10 +94,20 @@ diagnose() { # the unit's status and journal, when reeved is not active
   systemctl status reeved --no-pager 2>&1 | sed 's/^/  | /'
   journalctl -u reeved --no-pager -o short-monotonic | tail -25 | sed 's/^/  journal: /'
 }
-limits_of() { # NAME -> "memory.max pids.max cpu.max"
-  local d=$UNIT_CG/tenants/$1
+limits_of() { # NAME -> "memory.max pids.max cpu.max" of the tenant's scope cgroup
+  local d=$SLICE_CG/$(scope_of "$1")
   echo "$(cat "$d/memory.max" 2>/dev/null) $(cat "$d/pids.max" 2>/dev/null) $(cat "$d/cpu.max" 2>/dev/null)"
 }
+unit_limits_of() { # NAME -> "MemoryMax TasksMax" of the tenant's scope unit
+  systemctl show "$(scope_of "$1")" -p MemoryMax -p TasksMax --value 2>/dev/null | tr '\n' ' ' | sed 's/ $//'
+}
+pid_of() { # NAME -> the gateway pid of NAME in "alpha 123 beta 456"
+  echo "$2" | tr ' ' '\n' | awk -v t="$1" 'p == t { print; exit } { p = $0 }'
+}
+reeve_scopes() { # the reeve-*.scope units systemd knows (loaded, whatever their state)
+  systemctl list-units --all --plain --no-legend 'reeve-*.scope' 2>/dev/null | awk '{ print $1 }' | tr '\n' ' '
+}
+scope_dirs() { find /sys/fs/cgroup -type d -name 'reeve-*.scope' 2>/dev/null | tr '\n' ' '; }
 reeve_mounts() { grep -cE '/run/reeve|/run/reevec|/data/tenants' /proc/self/mountinfo || true; }
 net_namespaces() { lsns -n -t net -o NS 2>/dev/null | sort -u | wc -l; }
 
@@ -200,30 +216,45 @@ check systemctl-status "no Status: line" sh -c 'systemctl status reeved --no-pag
 systemctl status reeved --no-pager 2>&1 | sed -n '1,12p' | sed 's/^/  | /'
 phase start
 
-# ---------------------------------------------------------------- the delegated subtree, limits
+# ---------------------------------------------------------------- cgroups: reeved's leaf, tenant scopes, limits
+# reeved stays in its unit cgroup, which stays a leaf with no controllers handed down (else
+# cgroup v2 refuses to put a restarted reeved there: 219/CGROUP)
 check supervisor-cgroup "reeved is in $(cat /proc/$(main_pid)/cgroup)" \
-  [ "$(cat /proc/"$(main_pid)"/cgroup)" = "0::/system.slice/reeved.service/supervisor" ]
+  [ "$(cat /proc/"$(main_pid)"/cgroup)" = "0::/system.slice/reeved.service" ]
+check unit-cgroup-is-leaf "subtree_control '$(cat $UNIT_CG/cgroup.subtree_control 2>&1)', children: $(find $UNIT_CG -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')" \
+  eval '[ -z "$(cat $UNIT_CG/cgroup.subtree_control)" ] && [ -z "$(find $UNIT_CG -mindepth 1 -type d)" ]'
+unit_procs=$(tr '\n' ' ' < $UNIT_CG/cgroup.procs 2>/dev/null | sed 's/ $//')
+check unit-cgroup-only-reeved "cgroup.procs of reeved.service: '$unit_procs' (reeved $(main_pid))" [ "$unit_procs" = "$(main_pid)" ]
 in_cg=1
 for t in $TENANTS; do
-  pid=$(echo "$P0" | tr ' ' '\n' | awk -v t=$t 'p == t { print; exit } { p = $0 }')
-  grep -qx "$pid" "$UNIT_CG/tenants/$t/cgroup.procs" 2>/dev/null || { in_cg=0; echo "  $t pid '$pid' not in $UNIT_CG/tenants/$t"; }
+  pid=$(pid_of $t "$P0")
+  sc=$(scope_of $t)
+  grep -qx "$pid" "$SLICE_CG/$sc/cgroup.procs" 2>/dev/null || { in_cg=0; echo "  $t pid '$pid' not in $SLICE_CG/$sc ($(cat /proc/$pid/cgroup 2>&1))"; }
+  [ "$(systemctl is-active $sc)" = active ] || { in_cg=0; echo "  $sc: $(systemctl is-active $sc)"; }
+  [ "$(systemctl show $sc -p Slice --value)" = $SLICE ] || { in_cg=0; echo "  $sc slice: $(systemctl show $sc -p Slice --value)"; }
 done
-check tenants-in-delegated-cgroups "see above" [ $in_cg = 1 ]
+check tenants-in-scopes "see above" [ $in_cg = 1 ]
 LA=$(limits_of alpha); LB=$(limits_of beta)
 echo "  alpha: $LA; beta: $LB"
 check limits-alpha "alpha memory.max pids.max cpu.max = $LA" [ "$LA" = "67108864 64 50000 100000" ]
 check limits-beta "beta memory.max pids.max cpu.max = $LB" [ "$LB" = "100663296 64 50000 100000" ]
+UA=$(unit_limits_of alpha); UB=$(unit_limits_of beta)
+echo "  $(scope_of alpha): $UA; $(scope_of beta): $UB (MemoryMax TasksMax)"
+check unit-limits-alpha "$(scope_of alpha) MemoryMax TasksMax = $UA" [ "$UA" = "67108864 64" ]
+check unit-limits-beta "$(scope_of beta) MemoryMax TasksMax = $UB" [ "$UB" = "100663296 64" ]
 systemctl daemon-reload
 sleep 2
 check daemon-reload-keeps-limits "after daemon-reload: alpha $(limits_of alpha), beta $(limits_of beta)" \
   eval '[ "$(limits_of alpha)" = "$LA" ] && [ "$(limits_of beta)" = "$LB" ]'
+check daemon-reload-keeps-unit-limits "after daemon-reload: alpha $(unit_limits_of alpha), beta $(unit_limits_of beta)" \
+  eval '[ "$(unit_limits_of alpha)" = "$UA" ] && [ "$(unit_limits_of beta)" = "$UB" ]'
 check daemon-reload-keeps-gateways "pids $(pids_of) (were $P0)" [ "$(pids_of)" = "$P0" ]
 phase limits
 
 # ---------------------------------------------------------------- gateways serve, logs
 http_ok=1
 for t in $TENANTS; do
-  pid=$(echo "$P0" | tr ' ' '\n' | awk -v t=$t 'p == t { print; exit } { p = $0 }')
+  pid=$(pid_of $t "$P0")
   body=""
   wait_for 20 sh -c "reeved netns-http-get $pid 8080 2>/dev/null | grep -q 'hello from $t'" || http_ok=0
   body=$(reeved netns-http-get "$pid" 8080 2>&1 | head -1)
@@ -254,11 +285,35 @@ check restart-same-gateways "pids '$P1' (were '$P0')" [ "$P1" = "$P0" ]
 check restart-adopted "adopted: alpha=$(adopted_of alpha) beta=$(adopted_of beta)" \
   eval '[ "$(adopted_of alpha)" = true ] && [ "$(adopted_of beta)" = true ]'
 check restart-no-duplicates "$(gateway_count) gateway processes" [ "$(gateway_count)" = 2 ]
-check restart-keeps-limits "alpha $(limits_of alpha), beta $(limits_of beta)" \
-  eval '[ "$(limits_of alpha)" = "$LA" ] && [ "$(limits_of beta)" = "$LB" ]'
+check restart-keeps-limits "alpha $(limits_of alpha) / $(unit_limits_of alpha), beta $(limits_of beta) / $(unit_limits_of beta)" \
+  eval '[ "$(limits_of alpha)" = "$LA" ] && [ "$(limits_of beta)" = "$LB" ] && [ "$(unit_limits_of alpha)" = "$UA" ] && [ "$(unit_limits_of beta)" = "$UB" ]'
+check restart-unit-cgroup-is-leaf "reeved in $(cat /proc/$M1/cgroup 2>&1), children: $(find $UNIT_CG -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')" \
+  eval '[ "$(cat /proc/$M1/cgroup)" = "0::/system.slice/reeved.service" ] && [ -z "$(find $UNIT_CG -mindepth 1 -type d)" ]'
 check restart-status-text "$(systemctl show -p StatusText --value reeved)" \
   [ "$(systemctl show -p StatusText --value reeved)" = "2 tenants: 2 running; limits enforced" ]
 phase restart
+
+# ---------------------------------------------------------------- crash: SIGKILL of reeved
+# Restart=always: systemd starts a new reeved in the same unit cgroup (a delegated inner node
+# would fail it with 219/CGROUP), which adopts the running gateways
+NR0=$(systemctl show -p NRestarts --value reeved)
+systemctl kill --kill-whom=main --signal=SIGKILL reeved
+t0=$(now)
+wait_for 60 sh -c "m=\$(systemctl show -p MainPID --value reeved); [ \"\$m\" != $M1 ] && [ \"\$m\" != 0 ] && [ \"\$(systemctl is-active reeved)\" = active ]"
+awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "TIME sigkill-to-active %.1f\n", b-a }'
+diagnose
+M3=$(main_pid)
+NR1=$(systemctl show -p NRestarts --value reeved)
+check crash-restarts-reeved "MainPID $M1 -> $M3, NRestarts $NR0 -> $NR1, $(systemctl is-active reeved)" \
+  eval '[ "$M3" != "$M1" ] && [ "$M3" != 0 ] && [ "$NR1" -gt "$NR0" ] && [ "$(systemctl is-active reeved)" = active ]'
+check crash-no-cgroup-error "journal: $(journalctl -u reeved --no-pager -o cat | grep -m1 -i 'attach to cgroup')" \
+  sh -c '! journalctl -u reeved --no-pager -o cat | grep -qi "failed to attach to cgroup"'
+P3=$(pids_of)
+check crash-same-gateways "pids '$P3' (were '$P0')" [ "$P3" = "$P0" ]
+check crash-adopted "adopted: alpha=$(adopted_of alpha) beta=$(adopted_of beta)" \
+  eval '[ "$(adopted_of alpha)" = true ] && [ "$(adopted_of beta)" = true ]'
+check crash-no-duplicates "$(gateway_count) gateway processes" [ "$(gateway_count)" = 2 ]
+phase crash
 
 # ---------------------------------------------------------------- stop: nothing left behind
 t0=$(now)
@@ -271,6 +326,11 @@ bye=1
 for t in $TENANTS; do grep -q "gateway $t: SIGTERM, bye" "$STATE/logs/$t.log" || bye=0; done
 check stop-graceful "a gateway did not log its SIGTERM" [ $bye = 1 ]
 check stop-no-cgroup "left: $(find $UNIT_CG -type d 2>/dev/null | tr '\n' ' ')" [ ! -e "$UNIT_CG" ]
+wait_for 10 eval '[ -z "$(reeve_scopes)" ] && [ -z "$(scope_dirs)" ]'
+check stop-no-scopes "units: '$(reeve_scopes)', cgroups: '$(scope_dirs)'" \
+  eval '[ -z "$(reeve_scopes)" ] && [ -z "$(scope_dirs)" ]'
+check stop-no-tenant-cgroups "left in $SLICE_CG: $(find $SLICE_CG -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')" \
+  eval '[ -z "$(find $SLICE_CG -mindepth 1 -type d 2>/dev/null)" ]'
 check stop-no-mounts "$(reeve_mounts) reeve mounts (were $BASE_MOUNTS): $(grep -E '/run/reeve|/data/tenants' /proc/self/mountinfo | cut -d' ' -f5 | tr '\n' ' ')" \
   [ "$(reeve_mounts)" = "$BASE_MOUNTS" ]
 check stop-no-netns "$(net_namespaces) net namespaces (were $BASE_NETNS)" [ "$(net_namespaces)" = "$BASE_NETNS" ]
@@ -306,13 +366,20 @@ check watchdog-same-gateways "pids '$P2' (were '$W0')" [ "$P2" = "$W0" ]
 check watchdog-adopted "adopted: alpha=$(adopted_of alpha) beta=$(adopted_of beta)" \
   eval '[ "$(adopted_of alpha)" = true ] && [ "$(adopted_of beta)" = true ]'
 check watchdog-no-duplicates "$(gateway_count) gateway processes" [ "$(gateway_count)" = 2 ]
+check watchdog-keeps-limits "alpha $(limits_of alpha) / $(unit_limits_of alpha), beta $(limits_of beta) / $(unit_limits_of beta)" \
+  eval '[ "$(limits_of alpha)" = "$LA" ] && [ "$(limits_of beta)" = "$LB" ] && [ "$(unit_limits_of alpha)" = "$UA" ] && [ "$(unit_limits_of beta)" = "$UB" ]'
 # leave nothing running for the purge: stop, or (if reeved never came back) kill the unit's
-# every process, gateways included
+# every process and the tenants' scopes, gateways included
 if [ "$(systemctl is-active reeved)" = active ]; then
   systemctl stop reeved
+  wait_for 10 eval '[ -z "$(reeve_scopes)" ]'
+  check watchdog-then-stop-no-scopes "units: '$(reeve_scopes)', cgroups: '$(scope_dirs)', $(gateway_count) gateways" \
+    eval '[ -z "$(reeve_scopes)" ] && [ -z "$(scope_dirs)" ] && [ "$(gateway_count)" = 0 ]'
 else
   systemctl kill --kill-whom=all --signal=SIGKILL reeved 2>/dev/null
   systemctl stop reeved 2>/dev/null; systemctl reset-failed reeved 2>/dev/null
+  systemctl kill --signal=SIGKILL 'reeve-*.scope' 2>/dev/null
+  systemctl stop 'reeve-*.scope' 2>/dev/null
   wait_for 20 [ "$(gateway_count)" = 0 ]
 fi
 phase watchdog
