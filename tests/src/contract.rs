@@ -182,8 +182,11 @@ pub fn failing_hook(h: &Harness, phase: &str) -> (bool, bool, bool, String) {
         return (false, false, left, out.all());
     }
     let out = c.start();
-    let left = c.state().is_ok_and(|s| s["status"] != "stopped");
-    (true, out.success(), left, out.all())
+    // A runtime whose start succeeds while the init dies just after (runc 1.1 with a failing
+    // startContainer hook) gets a moment to show it: "left" means still there after it.
+    let running = || c.state().is_ok_and(|s| s["status"] != "stopped");
+    poll(Duration::from_secs(3), || (!running()).then_some(()));
+    (true, out.success(), running(), out.all())
 }
 
 /// One caller-visible answer: exit code and whether stderr holds the text callers match.

@@ -35,6 +35,10 @@ pub fn start(root: &Root, id: &str) -> Result<(), StartError> {
             status: st.status,
         });
     }
+    // Pinned before it may exec: after a failed start we wait for this very process to be gone.
+    let init = crate::process::pidfd_open(st.pid)
+        .ok()
+        .filter(|_| st.init_alive());
     let conn = connect(root, id)?;
     conn.send(&Message::Start)?;
     // From here the container is running: its start socket goes away.
@@ -50,7 +54,18 @@ pub fn start(root: &Root, id: &str) -> Result<(), StartError> {
                 .run(Phase::Poststart, &crate::hooks::state_json(&st.oci()));
             Ok(())
         }
-        Some(Message::Failed(f)) => Err(StartError::Child(f)),
+        Some(Message::Failed(f)) => {
+            // The init exits right after saying why: a failed start returns only once the
+            // container is stopped, so the caller's next `state` never sees it still running.
+            if let Some(fd) = &init {
+                use std::os::fd::AsFd;
+                if !crate::process::pidfd_exited(fd.as_fd(), 5000) {
+                    let _ = crate::process::pidfd_send_signal(fd.as_fd(), st.pid, libc::SIGKILL);
+                    let _ = crate::process::pidfd_exited(fd.as_fd(), 5000);
+                }
+            }
+            Err(StartError::Child(f))
+        }
         Some(other) => Err(sync::SyncError::Unexpected {
             peer: "container init",
             expected: "exec",
