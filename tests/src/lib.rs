@@ -104,6 +104,25 @@ pub fn reevec_bin() -> PathBuf {
     }
 }
 
+/// Whether this runs in the test VM (`REEVE_IN_VM=1`, set by tests/vm/run.sh). Elsewhere it says
+/// SKIPPED for `test`, with the command that runs the test binary `binary` in the VM.
+pub fn in_vm(test: &str, binary: &str) -> bool {
+    if std::env::var("REEVE_IN_VM").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!(
+        "SKIPPED {test}: runs only in the test VM (REEVE_IN_VM=1): \
+         tests/vm/cargo-vm-test.sh -p reeve-tests --test {binary} -- --test-threads=1"
+    );
+    false
+}
+
+/// Straight to stderr, past libtest's capture (numbers and tables for people).
+pub fn say(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// Whether `/sys/fs/cgroup` is a pure cgroup v2 mount.
 pub fn host_is_cgroup2() -> bool {
     match nix::sys::statfs::statfs("/sys/fs/cgroup") {

@@ -7,7 +7,6 @@
 //! contract_vm -- --test-threads=1 --nocapture`. Outside the VM every test prints SKIPPED.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 
 use reeve_tests::contract::{errors_report, failing_hook, hooks_report};
 use reeve_tests::*;
@@ -67,21 +66,6 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn in_vm(test: &str) -> bool {
-    if std::env::var("REEVE_IN_VM").as_deref() == Ok("1") {
-        return true;
-    }
-    eprintln!(
-        "SKIPPED {test}: runs only in the test VM (REEVE_IN_VM=1): \
-         tests/vm/cargo-vm-test.sh -p reeve-tests --test contract_vm -- --test-threads=1"
-    );
-    false
-}
-
-fn say(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
-}
-
 fn runtimes(name: &str) -> (Harness, Harness) {
     let runc = Harness::runc(&format!("{name}-runc"))
         .unwrap_or_else(|| panic!("runc must be in the VM (tests/vm/run.sh copies it)"));
@@ -109,7 +93,7 @@ fn differ(
 
 #[test]
 fn hooks_and_errors_match_runc() {
-    if !in_vm("hooks_and_errors_match_runc") {
+    if !in_vm("hooks_and_errors_match_runc", "contract_vm") {
         return;
     }
     let (runc, reevec) = runtimes("contract");

@@ -32,22 +32,6 @@ const USERNS_BASE: u32 = 200_000;
 /// What runc measured for every check of the probe, and why it differs where it does.
 const RUNC_EXPECTATIONS: &str = include_str!("../expectations/probe-runc.txt");
 
-fn in_vm(test: &str) -> bool {
-    if std::env::var("REEVE_IN_VM").as_deref() == Ok("1") {
-        return true;
-    }
-    eprintln!(
-        "SKIPPED {test}: runs only in the test VM (REEVE_IN_VM=1): \
-         tests/vm/cargo-vm-test.sh -p reeve-tests --test isolation_vm -- --test-threads=1"
-    );
-    false
-}
-
-/// Straight to stderr, past libtest's capture (the numbers are for people).
-fn say(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
-}
-
 /// The limits the tenants of these tests get (as reeved writes them: memory, pids, cpu).
 fn limit(b: &mut Bundle, cgroup: &str, memory: u64, pids: u64, shares: u64, quota: i64) {
     let s = b.spec_mut();
@@ -71,7 +55,10 @@ fn keyed(p: &Path, key: &str) -> u64 {
 
 #[test]
 fn probe_under_reevec_and_runc_in_the_same_bundle() {
-    if !in_vm("probe_under_reevec_and_runc_in_the_same_bundle") {
+    if !in_vm(
+        "probe_under_reevec_and_runc_in_the_same_bundle",
+        "isolation_vm",
+    ) {
         return;
     }
     let probe = probe_bin().unwrap_or_else(|e| panic!("the probe must be in the VM: {e}"));
@@ -203,7 +190,10 @@ fn measure(pid: i32, port: u16, n: usize, timeout: Duration) -> Latencies {
 
 #[test]
 fn a_tenant_under_attack_from_its_neighbour_keeps_answering() {
-    if !in_vm("a_tenant_under_attack_from_its_neighbour_keeps_answering") {
+    if !in_vm(
+        "a_tenant_under_attack_from_its_neighbour_keeps_answering",
+        "isolation_vm",
+    ) {
         return;
     }
     const PORT: u16 = 8080;
